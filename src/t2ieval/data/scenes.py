@@ -1,0 +1,254 @@
+"""Compositional scenes of the embedded preference set: sampling, prompts, violations, questions.
+
+A :class:`Scene` is one or two *groups* of identical objects (shape, colour, count) plus a global
+style (filled or sketch) and, for two groups, a spatial relation of the first to the second. The
+prompt is rendered from the scene; the preferred image draws the scene itself, the other image a
+copy violated in exactly one recorded way (the pair's ``category``). Questions are asked about the
+prompt's scene and answered from the scene actually drawn, so the answers are ground truth for
+the VQA branch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "hexagon", "diamond", "cross")
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30),
+    "green": (30, 160, 50),
+    "blue": (35, 70, 220),
+    "yellow": (240, 210, 20),
+    "purple": (140, 40, 170),
+    "orange": (245, 130, 20),
+    "black": (25, 25, 25),
+}
+RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
+RELATION_TEXT: dict[str, str] = {
+    "left of": "to the left of",
+    "right of": "to the right of",
+    "above": "above",
+    "below": "below",
+}
+FLIPPED: dict[str, str] = {
+    "left of": "right of", "right of": "left of", "above": "below", "below": "above",
+}
+STYLES: tuple[str, ...] = ("filled", "sketch")
+NUMBER_WORDS: dict[int, str] = {1: "one", 2: "two", 3: "three", 4: "four"}
+CATEGORIES: tuple[str, ...] = ("object", "colour", "count", "relation", "style", "degradation")
+DEGRADATIONS: tuple[str, ...] = ("noise", "blur", "clutter")
+
+
+@dataclass(frozen=True)
+class Group:
+    """``count`` identical objects of one shape and colour."""
+
+    shape: str
+    colour: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What an image shows (or what a prompt asks for)."""
+
+    groups: tuple[Group, ...]
+    style: str = "filled"
+    relation: str | None = None  # relation of groups[0] to groups[1]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "Scene":
+        return Scene(groups=tuple(Group(**g) for g in d["groups"]), style=d["style"],
+                     relation=d["relation"])
+
+
+@dataclass(frozen=True)
+class QA:
+    question: str
+    answer: str  # "yes" | "no"
+    kind: str    # existence | colour | count | relation | style
+
+
+@dataclass
+class PairSpec:
+    """Everything needed to render one preference pair."""
+
+    prompt: str
+    good: Scene
+    bad: Scene
+    category: str
+    degradation: str | None = None
+    template: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+def plural(shape: str) -> str:
+    """English plural of a shape name."""
+    return shape + ("es" if shape.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def describe_group(g: Group) -> str:
+    """``a red circle`` / ``three blue squares``."""
+    if g.count == 1:
+        return f"{article(g.colour)} {g.colour} {g.shape}"
+    return f"{NUMBER_WORDS[g.count]} {g.colour} {plural(g.shape)}"
+
+
+PROMPT_TEMPLATES_ONE = (
+    "{a}",
+    "a picture of {a}",
+    "an image showing {a}",
+    "{a} on a plain background",
+)
+PROMPT_TEMPLATES_TWO = (
+    "{a} {rel} {b}",
+    "a picture of {a} {rel} {b}",
+    "{a} placed {rel} {b}",
+    "an image with {a} {rel} {b}",
+)
+SKETCH_PREFIXES = ("a sketch of ", "an outline drawing of ")
+
+
+def render_prompt(scene: Scene, template: int) -> str:
+    """The prompt text of a scene, through one of several templates.
+
+    Sketch scenes are prefixed (``a sketch of ...``); filled scenes carry no style word.
+    """
+    a = describe_group(scene.groups[0])
+    two = len(scene.groups) > 1
+    if scene.style == "sketch":
+        core = f"{a} {RELATION_TEXT[scene.relation or 'left of']} {describe_group(scene.groups[1])}" \
+            if two else a
+        return SKETCH_PREFIXES[template % len(SKETCH_PREFIXES)] + core
+    if not two:
+        return PROMPT_TEMPLATES_ONE[template % len(PROMPT_TEMPLATES_ONE)].format(a=a)
+    b = describe_group(scene.groups[1])
+    rel = RELATION_TEXT[scene.relation or "left of"]
+    return PROMPT_TEMPLATES_TWO[template % len(PROMPT_TEMPLATES_TWO)].format(a=a, b=b, rel=rel)
+
+
+def sample_scene(rng: np.random.Generator) -> Scene:
+    """A random scene of one or two groups (two groups carry a spatial relation)."""
+    n_groups = 1 if rng.random() < 0.4 else 2
+    shapes = rng.choice(len(SHAPES), size=n_groups, replace=False)
+    colour_names = list(COLOURS)
+    groups = []
+    for i in range(n_groups):
+        max_count = 4 if n_groups == 1 else (3 if i == 0 else 2)
+        groups.append(Group(shape=SHAPES[int(shapes[i])],
+                            colour=colour_names[int(rng.integers(len(colour_names)))],
+                            count=int(rng.integers(1, max_count + 1))))
+    relation = RELATIONS[int(rng.integers(len(RELATIONS)))] if n_groups == 2 else None
+    style = STYLES[int(rng.random() < 0.25)]
+    return Scene(groups=tuple(groups), style=style, relation=relation)
+
+
+def _other(rng: np.random.Generator, options: list, current) -> object:
+    choices = [o for o in options if o != current]
+    return choices[int(rng.integers(len(choices)))]
+
+
+def violate(scene: Scene, category: str, rng: np.random.Generator) -> Scene:
+    """A copy of ``scene`` that contradicts it in exactly the way ``category`` names.
+
+    ``degradation`` returns the scene unchanged: the violation is in the rendering.
+    """
+    groups = list(scene.groups)
+    k = int(rng.integers(len(groups)))
+    g = groups[k]
+    if category == "object":
+        used = {x.shape for x in groups}
+        new = _other(rng, [s for s in SHAPES if s not in used], None)
+        groups[k] = dataclasses.replace(g, shape=new)
+    elif category == "colour":
+        groups[k] = dataclasses.replace(g, colour=_other(rng, list(COLOURS), g.colour))
+    elif category == "count":
+        max_count = 4 if len(groups) == 1 else 3
+        groups[k] = dataclasses.replace(g, count=_other(rng, list(range(1, max_count + 1)), g.count))
+    elif category == "relation":
+        if scene.relation is None:
+            raise ValueError("a single-group scene has no relation to flip")
+        return dataclasses.replace(scene, relation=FLIPPED[scene.relation])
+    elif category == "style":
+        return dataclasses.replace(scene, style="sketch" if scene.style == "filled" else "filled")
+    elif category == "degradation":
+        return scene
+    else:
+        raise ValueError(f"unknown violation category {category!r}; known: {CATEGORIES}")
+    return dataclasses.replace(scene, groups=tuple(groups))
+
+
+def sample_pair(rng: np.random.Generator) -> PairSpec:
+    """One preference pair: a scene, its prompt, and a violated copy of a random category."""
+    good = sample_scene(rng)
+    categories = [c for c in CATEGORIES if not (c == "relation" and good.relation is None)]
+    category = categories[int(rng.integers(len(categories)))]
+    bad = violate(good, category, rng)
+    template = int(rng.integers(1000))
+    degradation = (DEGRADATIONS[int(rng.integers(len(DEGRADATIONS)))]
+                   if category == "degradation" else None)
+    return PairSpec(prompt=render_prompt(good, template), good=good, bad=bad,
+                    category=category, degradation=degradation, template=template)
+
+
+def _count_question(shape: str, n: int) -> str:
+    if n == 1:
+        return f"Is there one {shape}?"
+    return f"Are there {NUMBER_WORDS[n]} {plural(shape)}?"
+
+
+def _find(scene: Scene, shape: str) -> Group | None:
+    return next((g for g in scene.groups if g.shape == shape), None)
+
+
+def _holds_relation(scene: Scene, a: str, rel: str, b: str) -> bool:
+    if scene.relation is None or len(scene.groups) < 2:
+        return False
+    first, second = scene.groups[0].shape, scene.groups[1].shape
+    if (a, b) == (first, second):
+        return scene.relation == rel
+    if (a, b) == (second, first):
+        return scene.relation == FLIPPED[rel]
+    return False
+
+
+def questions(asked: Scene, shown: Scene, rng: np.random.Generator) -> list[QA]:
+    """Questions about the prompt's scene ``asked``, answered from the drawn scene ``shown``.
+
+    Also adds one question about an absent shape and one about a wrong colour, so that ``no``
+    answers are common even for faithful images.
+    """
+    out: list[QA] = []
+    for g in asked.groups:
+        hit = _find(shown, g.shape)
+        out.append(QA(f"Can you find any {g.shape}?", "yes" if hit else "no", "existence"))
+        out.append(QA(f"Is the {g.shape} {g.colour}?",
+                      "yes" if hit and hit.colour == g.colour else "no", "colour"))
+        out.append(QA(_count_question(g.shape, g.count),
+                      "yes" if hit and hit.count == g.count else "no", "count"))
+    if asked.relation is not None:
+        a, b = asked.groups[0].shape, asked.groups[1].shape
+        truth = _holds_relation(shown, a, asked.relation, b)
+        out.append(QA(f"Is the {a} {RELATION_TEXT[asked.relation]} the {b}?",
+                      "yes" if truth else "no", "relation"))
+    main = asked.groups[0].shape
+    out.append(QA(f"Is the {main} drawn as a sketch?",
+                  "yes" if _find(shown, main) and shown.style == "sketch" else "no", "style"))
+    present = {g.shape for g in shown.groups} | {g.shape for g in asked.groups}
+    absent = [s for s in SHAPES if s not in present]
+    if absent:
+        s = absent[int(rng.integers(len(absent)))]
+        out.append(QA(f"Can you find any {s}?", "no", "existence"))
+    g = shown.groups[int(rng.integers(len(shown.groups)))]
+    wrong = _other(rng, list(COLOURS), g.colour)
+    out.append(QA(f"Is the {g.shape} {wrong}?", "no", "colour"))
+    return out
