@@ -1,0 +1,136 @@
+"""The manifest importer on broken inputs we create."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from t2ieval.data.manifest import ManifestError, import_manifest
+from t2ieval.images import ImageError, decode_base64_image, encode_image_base64, load_image
+
+
+def _rgb(path, colour=(200, 30, 30), size=(40, 30)):
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    img = tmp_path / "imgs"
+    img.mkdir()
+    _rgb(img / "a.png")
+    _rgb(img / "b.jpg", (10, 200, 10))
+    Image.new("RGBA", (20, 20), (0, 0, 255, 0)).save(img / "rgba.png")
+    Image.new("P", (20, 20), 3).save(img / "palette.png")
+    Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16)).save(img / "deep.png")
+    Image.new("L", (20, 20), 128).save(img / "gray.png")
+    full = (img / "b.jpg").read_bytes()
+    (img / "truncated.jpg").write_bytes(full[: len(full) // 2])
+    (img / "text.png").write_text("not an image")
+    Image.new("RGB", (300, 300), (1, 2, 3)).save(img / "huge.png")
+    return tmp_path
+
+
+def _write(folder, rows, name="manifest.csv"):
+    path = folder / name
+    if name.endswith(".csv"):
+        pd.DataFrame(rows).to_csv(path, index=False)
+    else:
+        path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+GOOD = {"prompt": "a red square", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": 1}
+
+
+def test_valid_rows_import_and_every_mode_becomes_rgb(folder):
+    rows = [GOOD,
+            {"prompt": "odd modes", "image_1": "imgs/rgba.png", "image_2": "imgs/palette.png",
+             "preferred": 2, "category": "style", "pair_id": "x1"},
+            {"prompt": "deep and gray", "image_1": "imgs/deep.png",
+             "image_2": str(folder / "imgs/gray.png"), "preferred": "2"}]
+    out = folder / "out"
+    res = import_manifest(_write(folder, rows, "m.jsonl"), out, max_pixels=10_000,
+                          image_root="data/prepared")
+    assert res.problems == []
+    assert list(res.pairs["pair_id"]) == ["row000001", "x1", "row000003"]
+    assert list(res.pairs["preferred"]) == [1, 2, 2]
+    assert list(res.pairs["category"]) == ["unknown", "style", "unknown"]
+    for col in ("image_1", "image_2"):
+        for rel in res.pairs[col]:
+            assert rel.startswith("data/prepared/images/")
+            with Image.open(out / "images" / rel.split("/")[-1]) as im:
+                assert im.mode == "RGB"
+    # transparent blue composited on white, 16-bit scaled to 8-bit
+    rgba = load_image(folder / "imgs/rgba.png")
+    assert rgba.getpixel((0, 0)) == (255, 255, 255)
+    deep = load_image(folder / "imgs/deep.png")
+    assert deep.getpixel((0, 0))[0] == round(40000 / 65535 * 255)
+    assert pd.read_csv(out / "pairs.csv").shape == (3, 6)
+
+
+def test_every_problem_is_reported_with_row_and_field(folder):
+    rows = [GOOD,
+            {"prompt": "", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": 1},
+            {"prompt": "missing", "image_1": "imgs/nope.png", "image_2": "imgs/b.jpg", "preferred": 1},
+            {"prompt": "truncated", "image_1": "imgs/a.png", "image_2": "imgs/truncated.jpg",
+             "preferred": 2},
+            {"prompt": "huge", "image_1": "imgs/huge.png", "image_2": "imgs/a.png", "preferred": 1},
+            {"prompt": "label", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": 3},
+            {"prompt": "text", "image_1": "imgs/text.png", "image_2": "imgs/b.jpg", "preferred": 1}]
+    with pytest.raises(ManifestError) as err:
+        import_manifest(_write(folder, rows), folder / "out", max_pixels=10_000)
+    msg = str(err.value)
+    assert "6 problem(s)" in msg
+    assert "row 2, field 'prompt': prompt is empty" in msg
+    assert "row 3, field 'image_1'" in msg and "nope.png: no such file" in msg
+    assert "row 4, field 'image_2'" in msg and "truncated" in msg
+    assert "row 5, field 'image_1'" in msg and "over the limit of 10000" in msg
+    assert "row 6, field 'preferred': must be 1 or 2, got '3'" in msg
+    assert "row 7, field 'image_1'" in msg and "not an image" in msg
+    assert {p.reason for p in err.value.problems} == {
+        "empty_prompt", "missing_file", "bad_image", "too_large", "bad_preferred"}
+
+
+def test_skip_drops_bad_rows_logs_and_counts_them(folder, caplog):
+    rows = [GOOD,
+            {"prompt": "missing", "image_1": "imgs/nope.png", "image_2": "imgs/b.jpg", "preferred": 1},
+            {"prompt": "label", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": "x"},
+            dict(GOOD, prompt="another")]
+    with caplog.at_level(logging.WARNING):
+        res = import_manifest(_write(folder, rows), folder / "out", 10_000, on_error="skip")
+    assert len(res.pairs) == 2
+    assert res.skip_reasons == {"bad_preferred": 1, "missing_file": 1}
+    assert "skipped 2 of 4 rows" in caplog.text and "nope.png" in caplog.text
+
+
+def test_missing_column_and_duplicate_ids(folder):
+    bad = folder / "bad.csv"
+    pd.DataFrame([{"prompt": "x", "image_1": "imgs/a.png", "preferred": 1}]).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"missing required column\(s\) \['image_2'\]"):
+        import_manifest(bad, folder / "out", 10_000)
+    rows = [dict(GOOD, pair_id="same"), dict(GOOD, pair_id="same")]
+    with pytest.raises(ManifestError, match="'same' already used by row 1"):
+        import_manifest(_write(folder, rows), folder / "out", 10_000)
+
+
+def test_base64_round_trip_and_refusals(folder):
+    img = load_image(folder / "imgs/a.png")
+    text = encode_image_base64(img)
+    assert decode_base64_image(text).size == (40, 30)
+    import base64
+    wrapped = base64.encodebytes(base64.b64decode(text)).decode()
+    assert "\n" in wrapped and decode_base64_image(wrapped).size == (40, 30)
+    with pytest.raises(ImageError, match="invalid base64"):
+        decode_base64_image("@@not base64@@", "row 3 image_1")
+    with pytest.raises(ImageError, match="URLs are not fetched"):
+        decode_base64_image("http://127.0.0.1/x.png")
+    with pytest.raises(ImageError, match="expected a base64 string, got int"):
+        decode_base64_image(5)
+    with pytest.raises(ImageError, match="not an image"):
+        decode_base64_image(base64.b64encode(b"hello world").decode())
