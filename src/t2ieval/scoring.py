@@ -1,0 +1,127 @@
+"""The one scoring path: CLIP-score, CE-score and D-score of images, fused into one score.
+
+The served MLflow model, the ``t2ieval`` CLI, the Python :class:`~t2ieval.evaluator.Evaluator`
+and Spark batch scoring all call :class:`CompositeScorer`; the models load once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from t2ieval.fusion import FusionWeights
+
+log = logging.getLogger(__name__)
+
+#: artifact keys of a packaged model and their folders in the pipeline's workspace
+ARTIFACT_DIRS: dict[str, str] = {
+    "clip": "models/clip",
+    "svm": "models/svm",
+    "vqa": "models/vqa",
+    "fusion": "models/fusion/weights.json",
+}
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """Scores of images (each for its own prompt), with the VQA answers behind the D-score."""
+
+    clip: np.ndarray
+    ce: np.ndarray
+    d: np.ndarray
+    score: np.ndarray
+    answers: list[list[dict]]  # per image: [{"question", "kind", "p_yes"}, ...]
+
+
+class CompositeScorer:
+    """The three branch scorers and the fusion weights of one trained pipeline."""
+
+    def __init__(self, clip, ce, vqa, fusion: FusionWeights) -> None:
+        self.clip = clip
+        self.ce = ce
+        self.vqa = vqa
+        self.fusion = fusion
+
+    @classmethod
+    def load(cls, artifacts: Mapping[str, str | Path] | str | Path = ".",
+             device: str = "auto") -> "CompositeScorer":
+        """Load from artifact paths (``{"clip", "svm", "vqa", "fusion"}``) or a pipeline root."""
+        from t2ieval.clip.score import ClipScorer
+        from t2ieval.entropy.svm import CeScorer
+        from t2ieval.vqa.score import VqaScorer
+
+        if not isinstance(artifacts, Mapping):
+            root = Path(artifacts)
+            artifacts = {k: root / v for k, v in ARTIFACT_DIRS.items()}
+        missing = [k for k in ARTIFACT_DIRS if k not in artifacts]
+        if missing:
+            raise ValueError(f"model artifacts {missing} missing; expected {list(ARTIFACT_DIRS)}")
+        for key, path in artifacts.items():
+            if not Path(path).exists():
+                raise FileNotFoundError(f"{path}: the {key!r} part of the model is missing "
+                                        "(run `dvc repro` or `dvc pull` first)")
+        log.info("loading t2ieval models from %s", dict(artifacts))
+        return cls(clip=ClipScorer.load(artifacts["clip"], device=device),
+                   ce=CeScorer.load(artifacts["svm"]),
+                   vqa=VqaScorer.load(artifacts["vqa"], device=device),
+                   fusion=FusionWeights.load(artifacts["fusion"]))
+
+    def score_images(self, prompts: Sequence[str], images: Sequence[Image.Image]) -> ImageScores:
+        """Every branch score and the fused score of ``images[i]`` for ``prompts[i]``."""
+        if len(prompts) != len(images):
+            raise ValueError(f"{len(prompts)} prompts for {len(images)} images")
+        n = len(images)
+        if n == 0:
+            empty = np.zeros(0)
+            return ImageScores(empty, empty, empty, empty, [])
+        clip = np.asarray(self.clip.score(list(prompts), list(images)), dtype=float)
+        ce = np.asarray(self.ce.score(list(images)), dtype=float)
+        d = np.zeros(n)
+        answers: list[list[dict]] = [[] for _ in range(n)]
+        by_prompt: dict[str, list[int]] = {}
+        for i, p in enumerate(prompts):
+            by_prompt.setdefault(p, []).append(i)
+        for prompt, idx in by_prompt.items():
+            scores, per_question = self.vqa.score(prompt, [images[i] for i in idx])
+            for k, i in enumerate(idx):
+                d[i] = float(scores[k])
+                answers[i] = list(per_question[k])
+        fused = self.fusion.fuse({"clip": clip, "ce": ce, "d": d})
+        return ImageScores(clip, ce, d, fused, answers)
+
+    def score_pairs(self, prompts: Sequence[str], images_1: Sequence[Image.Image],
+                    images_2: Sequence[Image.Image | None]) -> pd.DataFrame:
+        """One row per pair: fused and branch scores of both images and the verdict.
+
+        ``images_2[i]`` may be ``None``: that row scores ``images_1[i]`` alone (its ``*_2``
+        columns are NaN and ``preferred`` is 0).
+        """
+        flat_prompts, flat_images, where = [], [], []
+        for i, (p, a, b) in enumerate(zip(prompts, images_1, images_2)):
+            flat_prompts.append(p)
+            flat_images.append(a)
+            where.append((i, 1))
+            if b is not None:
+                flat_prompts.append(p)
+                flat_images.append(b)
+                where.append((i, 2))
+        s = self.score_images(flat_prompts, flat_images)
+        n = len(prompts)
+        cols = {f"{k}_{slot}": np.full(n, np.nan) for k in ("score", "clip_score", "ce_score",
+                                                            "d_score") for slot in (1, 2)}
+        for j, (i, slot) in enumerate(where):
+            cols[f"score_{slot}"][i] = s.score[j]
+            cols[f"clip_score_{slot}"][i] = s.clip[j]
+            cols[f"ce_score_{slot}"][i] = s.ce[j]
+            cols[f"d_score_{slot}"][i] = s.d[j]
+        out = pd.DataFrame(cols)
+        s1, s2 = out["score_1"].to_numpy(), out["score_2"].to_numpy()
+        out["preferred"] = np.where(np.isnan(s2), 0, np.where(s2 > s1, 2, 1)).astype(int)
+        return out[["score_1", "score_2", "preferred", "clip_score_1", "clip_score_2",
+                    "ce_score_1", "ce_score_2", "d_score_1", "d_score_2"]]
