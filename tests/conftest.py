@@ -9,3 +9,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory):
+    """A tiny copy of the project on which ``dvc repro`` has run once (slow: about a minute)."""
+    from pipeline import make_tiny_project
+
+    return make_tiny_project(tmp_path_factory.mktemp("tiny") / "project")
