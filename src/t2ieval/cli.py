@@ -23,5 +23,138 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command("import")
+def import_dataset(
+    source: str = typer.Argument(..., help="pickapic | imagereward | hpd"),
+    location: str = typer.Option(..., "--from", help="File, folder, hf:NAME[:CONFIG] (local HF "
+                                 "cache) or a save_to_disk folder."),
+    out: str = typer.Option(..., "--out", help="Manifest to write (.csv or .jsonl)."),
+    max_pairs_per_prompt: int | None = typer.Option(None, "--max-pairs-per-prompt", min=1,
+                                                    help="Keep at most N pairs per prompt."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the cap and the slot of the preferred image."),
+    split: str | None = typer.Option(None, "--split", help="Split to read (train, test, ...)."),
+    on_error: str = typer.Option("fail", "--on-error", help="fail | skip bad rows and missing images."),
+    images_root: str | None = typer.Option(None, "--images-root",
+                                           help="Folder the metadata's image paths are relative to."),
+) -> None:
+    """Convert a public preference dataset (Pick-a-Pic, ImageRewardDB, HPD v2) into a manifest."""
+    import json
+
+    from t2ieval import adapters
+
+    try:
+        summary = adapters.import_dataset(
+            source, location, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
+            split=split, on_error=on_error, images_root=images_root)
+    except adapters.AdapterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(json.dumps(summary, indent=2))
+
+
+_MODEL_HELP = ("MLflow model URI (models:/NAME@ALIAS, runs:/..., a logged model folder) or a "
+               "pipeline root (a folder with models/clip, models/svm, models/vqa, models/fusion).")
+_TRACKING_HELP = "Tracking URI for models:/ URIs (default: MLFLOW_TRACKING_URI, else ./mlflow.db)."
+
+
+def _load_evaluator(model: str, tracking_uri: str | None, device: str):
+    """The Evaluator for ``--model``, or exit 2 with a message saying what is missing."""
+    from mlflow.exceptions import MlflowException
+
+    from t2ieval.evaluator import Evaluator
+
+    try:
+        return Evaluator.load(model, device=device, tracking_uri=tracking_uri)
+    except (MlflowException, OSError, TypeError, ValueError) as exc:
+        typer.echo(f"error: cannot load model {model!r}: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+def _read_images(paths: list[str]):
+    """Every image decoded up front, so a bad file fails before any scoring (exit 2)."""
+    from t2ieval.images import ImageError, load_image
+
+    try:
+        return [load_image(p) for p in paths]
+    except ImageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+def _check_prompt(prompt: str) -> None:
+    if not prompt.strip():
+        typer.echo("error: --prompt is empty", err=True)
+        raise typer.Exit(code=2)
+
+
+def _why(answers) -> list[str]:
+    return [f"      p(yes)={a.p_yes:.3f}  [{a.kind}] {a.question}" for a in answers] or \
+        ["      (no question parsed from the prompt)"]
+
+
+@app.command()
+def score(
+    image_1: str = typer.Argument(..., help="First image file."),
+    image_2: str = typer.Argument(..., help="Second image file."),
+    prompt: str = typer.Option(..., "--prompt", "-p", help="The prompt both images were made for."),
+    model: str = typer.Option("models:/t2ieval@champion", "--model", "-m", help=_MODEL_HELP),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+) -> None:
+    """Which of two images is better for a prompt, with every score and the VQA answers."""
+    import json
+
+    _check_prompt(prompt)
+    images = _read_images([image_1, image_2])
+    ev = _load_evaluator(model, tracking_uri, device)
+    v = ev.compare(prompt, images[0], images[1])
+    if as_json:
+        typer.echo(json.dumps({"image_1": image_1, "image_2": image_2, **v.to_dict()}, indent=2))
+        return
+    paths = {1: image_1, 2: image_2}
+    lines = [f"prompt: {prompt}",
+             f"preferred: image {v.preferred} ({paths[v.preferred]}), margin {v.margin:.4f}",
+             f"{'':12s}{'image 1':>12s}{'image 2':>12s}"]
+    for name in ("score", "clip_score", "ce_score", "d_score"):
+        lines.append(f"{name:12s}{getattr(v, name + '_1'):12.4f}{getattr(v, name + '_2'):12.4f}")
+    lines.append("why (VQA questions, probability of yes):")
+    for slot, answers in ((1, v.answers_1), (2, v.answers_2)):
+        lines.append(f"  image {slot} ({paths[slot]}):")
+        lines.extend(_why(answers))
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def rank(
+    images: list[str] = typer.Argument(..., help="Image files to rank (two or more)."),
+    prompt: str = typer.Option(..., "--prompt", "-p", help="The prompt the images were made for."),
+    model: str = typer.Option("models:/t2ieval@champion", "--model", "-m", help=_MODEL_HELP),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON."),
+) -> None:
+    """Rank images for one prompt, best first (rank 1), with every score."""
+    import json
+
+    from t2ieval.evaluator import ranks_of
+
+    _check_prompt(prompt)
+    pil = _read_images(images)
+    ev = _load_evaluator(model, tracking_uri, device)
+    details = ev.details(prompt, pil)
+    ranks = ranks_of([d.score for d in details])
+    rows = sorted(({"rank": r, "image": path, **d.to_dict()}
+                   for r, path, d in zip(ranks, images, details)), key=lambda row: row["rank"])
+    if as_json:
+        typer.echo(json.dumps({"prompt": prompt, "ranking": rows}, indent=2))
+        return
+    lines = [f"prompt: {prompt}",
+             f"{'rank':>4s}  {'score':>9s}  {'clip':>8s}  {'ce':>8s}  {'d':>8s}  image"]
+    lines += [f"{r['rank']:4d}  {r['score']:9.4f}  {r['clip_score']:8.4f}  {r['ce_score']:8.4f}  "
+              f"{r['d_score']:8.4f}  {r['image']}" for r in rows]
+    typer.echo("\n".join(lines))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
