@@ -84,7 +84,7 @@ class EntropyParams:
 
 @dataclass(frozen=True)
 class SvmParams:
-    kernel: str = "rbf"
+    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
     C: float = 1.0
     gamma: str | float = "scale"
     cv: int = 3

@@ -1,0 +1,258 @@
+"""The CE-score: a calibrated SVM on entropy-complexity features, and its saved form.
+
+The model is a scikit-learn pipeline ``StandardScaler -> CalibratedClassifierCV(SVC(...),
+ensemble=False)`` trained on single images labelled preferred (1) or not (0); its calibrated
+probability of class 1 is the CE-score. (``SVC(probability=True)`` is deprecated in scikit-learn
+1.9; the calibrated wrapper is its replacement.)
+
+A saved model is a folder holding ``svm.skops`` (``skops.io``, loaded with an explicit list of
+trusted types, never pickle) and ``feature_config.json`` (the feature list and column order), so
+that :class:`CeScorer` featurises an image exactly as the training pipeline did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from t2ieval.entropy.features import FeatureSpec, feature_columns, feature_specs, image_features
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "svm.skops"
+CONFIG_FILE = "feature_config.json"
+FORMAT_VERSION = 1
+
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
+"""Types beyond skops' defaults that a CE model may contain; anything else is refused on load."""
+
+
+def build_pipeline(kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale",
+                   cv: int = 3) -> Pipeline:
+    """The unfitted CE-score pipeline: standardise, then an SVC calibrated by ``cv``-fold CV."""
+    if cv < 2:
+        raise ValueError(f"svm.cv must be at least 2 (calibration folds), got {cv}")
+    svc = SVC(kernel=kernel, C=C, gamma=gamma)
+    return Pipeline([
+        ("scale", StandardScaler()),
+        ("svm", CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False)),
+    ])
+
+
+def _check_xy(X: np.ndarray, y: np.ndarray, cv: int) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"features must be (n_images, n_features) with one label each; "
+                         f"got X {X.shape}, y {y.shape}")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        raise ValueError(f"feature rows {bad[:10].tolist()} hold NaN or infinite values")
+    labels = set(np.unique(y).tolist())
+    if not labels <= {0, 1}:
+        raise ValueError(f"labels must be 0 (other) or 1 (preferred), got {sorted(labels)}")
+    for label in (0, 1):
+        n = int((y == label).sum())
+        if n < cv:
+            raise ValueError(
+                f"only {n} training image(s) with label {label}; calibration with svm.cv={cv} "
+                f"needs at least {cv} of each label"
+            )
+    return X, y.astype(np.int64)
+
+
+def fit_ce_svm(X: np.ndarray, y: np.ndarray, kernel: str = "rbf", C: float = 1.0,
+               gamma: str | float = "scale", cv: int = 3) -> Pipeline:
+    """Fit the CE-score pipeline on image features ``X`` and labels ``y`` (1 = preferred)."""
+    X, y = _check_xy(X, y, cv)
+    pipe = build_pipeline(kernel=kernel, C=C, gamma=gamma, cv=cv)
+    pipe.fit(X, y)
+    log.info("fitted CE SVM on %d images x %d features", X.shape[0], X.shape[1])
+    return pipe
+
+
+def pairwise_accuracy(score_1: Sequence[float], score_2: Sequence[float],
+                      preferred: Sequence[int]) -> float:
+    """Share of pairs whose preferred image (1 or 2) has the higher score; a tie counts 0.5.
+
+    Returns NaN for no pairs.
+    """
+    s1 = np.asarray(score_1, dtype=np.float64)
+    s2 = np.asarray(score_2, dtype=np.float64)
+    pref = np.asarray(preferred)
+    if not (s1.shape == s2.shape == pref.shape):
+        raise ValueError(f"score_1, score_2 and preferred differ in length: "
+                         f"{s1.shape}, {s2.shape}, {pref.shape}")
+    if pref.size == 0:
+        return float("nan")
+    if not np.isin(pref, (1, 2)).all():
+        raise ValueError("preferred must be 1 or 2 for every pair")
+    win = np.where(pref == 1, s1 - s2, s2 - s1)
+    return float(np.mean(np.where(win > 0, 1.0, np.where(win == 0, 0.5, 0.0))))
+
+
+class CeScorer:
+    """A fitted CE-score model plus the feature list it was trained on.
+
+    ``CeScorer.load(model_dir)`` once, then ``score(images)`` per request: it featurises each PIL
+    image with :func:`t2ieval.entropy.features.image_features` and returns the calibrated
+    probability of "preferred".
+    """
+
+    def __init__(self, pipeline: Pipeline, features: Iterable[object]) -> None:
+        self.pipeline = pipeline
+        self.features: tuple[FeatureSpec, ...] = feature_specs(features)
+        self.columns: list[str] = feature_columns(self.features)
+        classes = list(getattr(pipeline, "classes_", []))
+        if 1 not in classes:
+            raise ValueError(f"the CE model has classes {classes}; expected 0 and 1 (preferred)")
+        self._positive = classes.index(1)
+        n_in = getattr(pipeline, "n_features_in_", len(self.columns))
+        if n_in != len(self.columns):
+            raise ValueError(f"the CE model expects {n_in} features but the feature list gives "
+                             f"{len(self.columns)} columns {self.columns}")
+
+    # ---- scoring -------------------------------------------------------------------------------
+    def score_matrix(self, X: np.ndarray) -> np.ndarray:
+        """CE-scores of a feature matrix whose columns are :attr:`columns`, in order."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.columns):
+            raise ValueError(f"expected a feature matrix with {len(self.columns)} columns "
+                             f"{self.columns}, got shape {X.shape}")
+        if X.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        if bad.size:
+            raise ValueError(f"feature rows {bad[:10].tolist()} hold NaN or infinite values")
+        return self.pipeline.predict_proba(X)[:, self._positive]
+
+    def score_frame(self, frame: pd.DataFrame, what: str = "feature table") -> np.ndarray:
+        """CE-scores of the rows of a table holding the model's feature columns (by name)."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{what}: missing feature column(s) {missing}; the CE model needs "
+                             f"{self.columns}, found {list(frame.columns)}")
+        return self.score_matrix(frame[self.columns].to_numpy(dtype=np.float64))
+
+    def featurize(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Feature matrix (one row per image, columns :attr:`columns`) of PIL images."""
+        rows = []
+        for i, img in enumerate(images):
+            if not isinstance(img, Image.Image):
+                raise TypeError(f"image {i}: expected a PIL image, got {type(img).__name__}")
+            try:
+                rows.append(image_features(img, self.features))
+            except ValueError as exc:
+                raise ValueError(f"image {i}: {exc}") from exc
+        return np.vstack(rows) if rows else np.empty((0, len(self.columns)))
+
+    def score(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """CE-score (probability of "preferred", in [0, 1]) of each PIL image."""
+        return self.score_matrix(self.featurize(images))
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "features": [spec.to_dict() for spec in self.features],
+            "columns": self.columns,
+            "positive_class": 1,
+            "luminance": "PIL mode L (8-bit), t2ieval.images.to_luminance",
+            "downsampling": "PIL Image.reduce(scale) (box filter)",
+            "tie_rule": "stable: equal values ordered by position in the row-major window",
+        }
+
+    def save(self, model_dir: str | Path) -> Path:
+        """Write ``svm.skops`` and ``feature_config.json`` into ``model_dir``."""
+        import skops.io as sio
+
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        sio.dump(self.pipeline, model_dir / MODEL_FILE)
+        with (model_dir / CONFIG_FILE).open("w", encoding="utf-8") as fh:
+            json.dump(self.config(), fh, indent=2)
+            fh.write("\n")
+        log.info("saved CE model to %s", model_dir)
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> "CeScorer":
+        """Load a model saved by :meth:`save`, trusting only :data:`TRUSTED_TYPES` beyond skops'
+        defaults; a file needing any other type is refused."""
+        import skops.io as sio
+
+        model_dir = Path(model_dir)
+        model_path = model_dir / MODEL_FILE
+        config_path = model_dir / CONFIG_FILE
+        for path in (model_path, config_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: missing; not a saved CE model folder "
+                                        "(run the fit_svm stage)")
+        try:
+            with config_path.open(encoding="utf-8") as fh:
+                config = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{config_path}: not valid JSON ({exc})") from exc
+        if config.get("format_version") != FORMAT_VERSION or "features" not in config:
+            raise ValueError(f"{config_path}: unsupported CE model config "
+                             f"(format_version {config.get('format_version')!r})")
+        untrusted = [t for t in sio.get_untrusted_types(file=model_path)
+                     if t not in TRUSTED_TYPES]
+        if untrusted:
+            raise ValueError(f"{model_path}: refuses to load types outside the CE model's "
+                             f"trusted list: {untrusted}")
+        pipeline = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+        scorer = cls(pipeline, config["features"])
+        if config.get("columns", scorer.columns) != scorer.columns:
+            raise ValueError(f"{config_path}: columns {config.get('columns')} do not match the "
+                             f"feature list ({scorer.columns})")
+        return scorer
+
+
+def pair_scores(pairs: pd.DataFrame, image_scores: pd.Series) -> pd.DataFrame:
+    """Branch score table ``pair_id, split, score_1, score_2`` from per-image CE-scores.
+
+    ``pairs`` needs ``pair_id, split, image_1, image_2``; ``image_scores`` is indexed by image path.
+    A pair whose image has no score is an error naming the pair.
+    """
+    required = ["pair_id", "split", "image_1", "image_2"]
+    missing_cols = [c for c in required if c not in pairs.columns]
+    if missing_cols:
+        raise ValueError(f"pairs table lacks column(s) {missing_cols}")
+    if not image_scores.index.is_unique:
+        raise ValueError("image_scores has duplicate image paths")
+    out = pairs[["pair_id", "split"]].copy()
+    for slot in (1, 2):
+        mapped = pairs[f"image_{slot}"].map(image_scores)
+        lost = mapped.isna()
+        if lost.any():
+            first = pairs.loc[lost].iloc[0]
+            raise ValueError(f"{int(lost.sum())} pair(s) have no CE-score for image_{slot}, e.g. "
+                             f"pair {first['pair_id']} image {first[f'image_{slot}']}")
+        out[f"score_{slot}"] = mapped.to_numpy(dtype=np.float64)
+    return out.reset_index(drop=True)
+
+
+def accuracy_by_category(scores: pd.DataFrame, pairs: pd.DataFrame,
+                         split: str) -> dict[str, float]:
+    """Pairwise accuracy of ``scores`` (``pair_id, score_1, score_2``) per ``category`` of the
+    pairs of one split; empty when ``pairs`` carries no ``category`` column."""
+    if "category" not in pairs.columns:
+        return {}
+    merged = pairs.loc[pairs["split"] == split, ["pair_id", "category", "preferred"]].merge(
+        scores[["pair_id", "score_1", "score_2"]], on="pair_id", how="inner")
+    return {str(cat): pairwise_accuracy(g["score_1"], g["score_2"], g["preferred"])
+            for cat, g in sorted(merged.groupby("category"), key=lambda kv: str(kv[0]))}
