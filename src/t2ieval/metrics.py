@@ -14,12 +14,22 @@ def verdicts(score_1: np.ndarray, score_2: np.ndarray) -> np.ndarray:
 
 
 def pairwise_accuracy(score_1, score_2, preferred) -> float:
-    """Share of pairs whose preferred image scores higher; an exact tie counts as half right."""
-    v = verdicts(score_1, score_2)
-    truth = np.asarray(preferred, dtype=int)
-    if len(truth) == 0:
+    """Share of pairs whose preferred image (1 or 2) scores higher; an exact tie counts 0.5.
+
+    Returns NaN for no pairs; raises if the lengths differ or ``preferred`` is not 1 or 2.
+    """
+    s1 = np.asarray(score_1, dtype=np.float64)
+    s2 = np.asarray(score_2, dtype=np.float64)
+    pref = np.asarray(preferred).astype(int) if len(np.asarray(preferred)) else np.asarray([])
+    if not (s1.shape == s2.shape == pref.shape):
+        raise ValueError(f"score_1, score_2 and preferred differ in length: "
+                         f"{s1.shape}, {s2.shape}, {pref.shape}")
+    if pref.size == 0:
         return float("nan")
-    return float(np.mean(np.where(v == 0, 0.5, (v == truth).astype(float))))
+    if not np.isin(pref, (1, 2)).all():
+        raise ValueError("preferred must be 1 or 2 for every pair")
+    v = verdicts(s1, s2)
+    return float(np.mean(np.where(v == 0, 0.5, (v == pref).astype(float))))
 
 
 def accuracy_by(frame: pd.DataFrame, by: str, s1: str = "score_1", s2: str = "score_2",

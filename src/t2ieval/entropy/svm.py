@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from t2ieval.metrics import pairwise_accuracy  # noqa: F401  (re-exported)
 from t2ieval.entropy.features import FeatureSpec, feature_columns, feature_specs, image_features
 
 log = logging.getLogger(__name__)
@@ -82,26 +83,6 @@ def fit_ce_svm(X: np.ndarray, y: np.ndarray, kernel: str = "rbf", C: float = 1.0
     pipe.fit(X, y)
     log.info("fitted CE SVM on %d images x %d features", X.shape[0], X.shape[1])
     return pipe
-
-
-def pairwise_accuracy(score_1: Sequence[float], score_2: Sequence[float],
-                      preferred: Sequence[int]) -> float:
-    """Share of pairs whose preferred image (1 or 2) has the higher score; a tie counts 0.5.
-
-    Returns NaN for no pairs.
-    """
-    s1 = np.asarray(score_1, dtype=np.float64)
-    s2 = np.asarray(score_2, dtype=np.float64)
-    pref = np.asarray(preferred)
-    if not (s1.shape == s2.shape == pref.shape):
-        raise ValueError(f"score_1, score_2 and preferred differ in length: "
-                         f"{s1.shape}, {s2.shape}, {pref.shape}")
-    if pref.size == 0:
-        return float("nan")
-    if not np.isin(pref, (1, 2)).all():
-        raise ValueError("preferred must be 1 or 2 for every pair")
-    win = np.where(pref == 1, s1 - s2, s2 - s1)
-    return float(np.mean(np.where(win > 0, 1.0, np.where(win == 0, 0.5, 0.0))))
 
 
 class CeScorer:
