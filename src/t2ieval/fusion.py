@@ -26,6 +26,9 @@ from t2ieval.metrics import pairwise_accuracy
 log = logging.getLogger(__name__)
 
 BRANCHES: tuple[str, ...] = ("clip", "ce", "d")
+#: a branch whose scores vary less than this is treated as constant: dividing by a tinier spread
+#: would turn float noise (1e-7) into verdicts
+MIN_STD = 1e-3
 PUBLISHED_WEIGHTS: dict[str, float] = {"clip": 0.95, "ce": 0.04, "d": 0.01}
 
 
@@ -94,8 +97,7 @@ def _standardisation(table: pd.DataFrame) -> tuple[dict[str, float], dict[str, f
     for b in BRANCHES:
         values = np.concatenate([table[f"{b}_score_1"], table[f"{b}_score_2"]]).astype(float)
         mean[b] = float(values.mean())
-        sd = float(values.std())
-        std[b] = sd if sd > 1e-12 else 1.0
+        std[b] = max(float(values.std()), MIN_STD)
     return mean, std
 
 

