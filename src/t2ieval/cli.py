@@ -156,5 +156,41 @@ def rank(
     typer.echo("\n".join(lines))
 
 
+@app.command("score-batch")
+def score_batch(
+    manifest: str = typer.Option(..., "--manifest", help="CSV/JSONL: prompt, image_1, image_2"
+                                 "[, preferred, category, pair_id]; paths relative to its folder."),
+    model: str = typer.Option("models:/t2ieval@champion", "--model",
+                              help="Model URI (models:/NAME@ALIAS, runs:/..., or a path)."),
+    out: str = typer.Option(..., "--out", help="Parquet folder to write."),
+    master: str = typer.Option("local[*]", "--master", help="Spark master: local[N], "
+                               "spark://HOST:7077, yarn, k8s://..."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, max=1024,
+                                   help="Rows per model call (Arrow batch)."),
+    partitions: int | None = typer.Option(None, "--partitions", min=1,
+                                          help="Spark partitions (default: the master's "
+                                          "parallelism)."),
+    on_error: str = typer.Option("fail", "--on-error", help="fail: stop at a missing/unreadable "
+                                 "image | skip: write it with null scores and an error."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    threads_per_task: int = typer.Option(1, "--threads-per-task", min=1,
+                                         help="torch threads per Spark task."),
+) -> None:
+    """Score a manifest of any size with the registered model on Apache Spark (Parquet out)."""
+    import json
+
+    from t2ieval.scaling.spark import BatchManifestError, BatchScoringError, score_manifest
+
+    try:
+        summary = score_manifest(manifest, model, out, master=master, batch_size=batch_size,
+                                 partitions=partitions, on_error=on_error, overwrite=overwrite,
+                                 threads_per_task=threads_per_task)
+    except (BatchScoringError, BatchManifestError, FileNotFoundError, FileExistsError,
+            ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(json.dumps(summary, indent=2))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

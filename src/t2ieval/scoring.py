@@ -39,6 +39,24 @@ class ImageScores:
     answers: list[list[dict]]  # per image: [{"question", "kind", "p_yes"}, ...]
 
 
+def answers_per_image(answers, n_images: int) -> list[list[dict]]:
+    """The VQA answers of each of ``n_images`` images as ``[{"question", "kind", "p_yes"}, ...]``.
+
+    ``answers`` is :meth:`t2ieval.vqa.score.VqaScorer.score`'s table (one row per image and
+    question, ``image`` the image's position) or already a list of per-image lists.
+    """
+    out: list[list[dict]] = [[] for _ in range(n_images)]
+    if isinstance(answers, pd.DataFrame):
+        for rec in answers.to_dict("records"):
+            out[int(rec["image"])].append({"question": str(rec["question"]),
+                                           "kind": str(rec.get("kind", "")),
+                                           "p_yes": float(rec["p_yes"])})
+        return out
+    for k, per in enumerate(answers):
+        out[k] = [dict(a) for a in per]
+    return out
+
+
 class CompositeScorer:
     """The three branch scorers and the fusion weights of one trained pipeline."""
 
@@ -89,10 +107,14 @@ class CompositeScorer:
             by_prompt.setdefault(p, []).append(i)
         for prompt, idx in by_prompt.items():
             scores, per_question = self.vqa.score(prompt, [images[i] for i in idx])
+            per_image = answers_per_image(per_question, len(idx))
             for k, i in enumerate(idx):
                 d[i] = float(scores[k])
-                answers[i] = list(per_question[k])
-        fused = self.fusion.fuse({"clip": clip, "ce": ce, "d": d})
+                answers[i] = per_image[k]
+        # a prompt that yields no VQA question has no D-score (NaN, reported as such); it then
+        # adds nothing to the fused score: the branch's mean, i.e. 0 after standardisation
+        d_fused = np.where(np.isnan(d), self.fusion.mean.get("d", 0.0), d)
+        fused = self.fusion.fuse({"clip": clip, "ce": ce, "d": d_fused})
         return ImageScores(clip, ce, d, fused, answers)
 
     def score_pairs(self, prompts: Sequence[str], images_1: Sequence[Image.Image],

@@ -3,8 +3,9 @@
 Input: a DataFrame with ``prompt``, ``image_1`` and optionally ``image_2``, the images as base64
 strings (``b64encode`` output or the newline-wrapped ``encodebytes`` form). Output: one row per
 input row, with the input's index: ``score_1``, ``score_2``, ``preferred`` (1 or 2; 0 when the
-row had one image) and each branch's score of each image. Bad input raises an
-:class:`mlflow.exceptions.MlflowException` (HTTP 400) naming the row and the problem.
+row had one image) and each branch's score of each image. The ``*_2`` scores of a one-image row
+are ``None`` (JSON ``null``). Bad input raises an :class:`mlflow.exceptions.MlflowException`
+(HTTP 400) naming the row and the problem; URLs are never fetched.
 """
 
 from __future__ import annotations
@@ -117,6 +118,38 @@ class T2IEvalModel(mlflow.pyfunc.PythonModel):
             prompts, images_1, images_2 = parse_rows(model_input, self.max_pixels)
         except InputError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-        out = self.scorer.score_pairs(prompts, images_1, images_2)
+        out = score_or_name_rows(self.scorer, prompts, images_1, images_2)
         out.index = model_input.index
-        return out
+        return json_safe(out)
+
+
+def score_or_name_rows(scorer, prompts: list[str], images_1: list, images_2: list) -> pd.DataFrame:
+    """``scorer.score_pairs`` of every row in one batch; if the batch fails on an input the
+    branches cannot use (e.g. an image smaller than the entropy window), rescore image by image
+    and raise an HTTP-400 error naming the failing rows and columns."""
+    try:
+        return scorer.score_pairs(prompts, images_1, images_2)
+    except (ValueError, TypeError) as batch_exc:
+        problems = []
+        for pos in range(len(prompts)):
+            for col, img in (("image_1", images_1[pos]), ("image_2", images_2[pos])):
+                if img is None:
+                    continue
+                try:
+                    scorer.score_images([prompts[pos]], [img])
+                except (ValueError, TypeError) as exc:
+                    problems.append(f"row {pos}: {col}: cannot be scored ({exc})")
+        if not problems:  # the batch failed but no single row does: not the input's fault
+            raise batch_exc
+        raise MlflowException(str(InputError(problems)),
+                              error_code=INVALID_PARAMETER_VALUE) from batch_exc
+
+
+def json_safe(out: pd.DataFrame) -> pd.DataFrame:
+    """Missing scores (the ``*_2`` columns of one-image rows) as ``None`` rather than NaN, so the
+    server's JSON holds ``null`` (``NaN`` is not JSON). Frames without gaps keep float columns."""
+    out = out.copy()
+    for col in out.columns:
+        if out[col].dtype.kind == "f" and out[col].isna().any():
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
