@@ -59,7 +59,7 @@ class FinetuneClipParams:
     epochs: int = 12
     lr: float = 5e-4
     lr_decay: float = 0.8
-    batch_size: int = 64
+    batch_size: int = 32
     weight_decay: float = 0.05
     precision: Literal["fp32", "bf16", "amp"] = "fp32"
     temperature: float | None = None
