@@ -1,0 +1,526 @@
+"""Batch scoring of a manifest of any size with the registered model, on Apache Spark.
+
+The driver reads only the manifest (prompts and image *paths*, resolved against the manifest's
+folder as strings) into a Spark DataFrame. In the executors, a pandas UDF reads and validates each
+image file and base64-encodes it right before ``mlflow.pyfunc.spark_udf`` runs the registered
+:class:`~t2ieval.serving.pyfunc.T2IEvalModel` on it, so images never pass through the driver.
+The result, every component score plus the manifest's columns, is written as Parquet.
+
+Errors:
+
+* problems in the manifest itself (missing column, empty prompt or path, a ``preferred`` that is
+  not 1 or 2, a repeated ``pair_id``) are found on the driver before Spark starts work, and always
+  fail, listing every bad row (1-based data rows, as a spreadsheet shows them);
+* an image that is missing or unreadable is found by the executors. With ``on_error="fail"``
+  (default) the job stops with a :class:`BatchScoringError` naming the manifest row, pair id and
+  path; with ``on_error="skip"`` the row is written with null scores and the reason in its
+  ``error`` column, and the summary counts such rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Tuple
+
+import pandas as pd
+
+try:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+except ImportError as exc:  # pragma: no cover - pyspark is an optional dependency
+    raise ImportError("t2ieval.scaling.spark needs pyspark: pip install 't2ieval[spark]'") from exc
+
+from t2ieval.data.manifest import RowProblem
+from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("prompt", "image_1", "image_2")
+_READ_TYPE = T.StructType([T.StructField("image_1", T.StringType()),
+                           T.StructField("image_2", T.StringType()),
+                           T.StructField("error", T.StringType())])
+ON_ERROR = ("fail", "skip")
+DEFAULT_BATCH_SIZE = 64
+
+
+# The executors' image reader unpickles this module: keep MLflow (t2ieval.serving) out of its
+# imports, so that only the model's own Python worker pays for importing it.
+
+
+def output_columns() -> tuple[str, ...]:
+    """The served model's output columns (:data:`t2ieval.serving.pyfunc.OUTPUT_COLUMNS`)."""
+    from t2ieval.serving.pyfunc import OUTPUT_COLUMNS
+
+    return tuple(OUTPUT_COLUMNS)
+
+
+def result_type() -> T.StructType:
+    """Spark type of the model's output, as its signature says: scores double, verdict long."""
+    return T.StructType([T.StructField(c, T.LongType() if c == "preferred" else T.DoubleType())
+                         for c in output_columns()])
+
+
+def reserved_columns() -> tuple[str, ...]:
+    """Columns this module adds, which a manifest may not carry (its ``preferred`` is kept as
+    ``preferred_truth``)."""
+    return ("row", "preferred_truth", "error",
+            *(c for c in output_columns() if c != "preferred"))
+
+
+class BatchScoringError(RuntimeError):
+    """Batch scoring stopped; the message names the manifest row, pair id and image path."""
+
+
+class ImageReadError(ValueError):
+    """Raised in an executor for a missing or unreadable image (``on_error="fail"``)."""
+
+
+class BatchManifestError(ValueError):
+    """The manifest cannot be scored; ``problems`` lists every bad row."""
+
+    def __init__(self, manifest: str | Path, problems: list[RowProblem]):
+        self.manifest = manifest
+        self.problems = problems
+        shown = "\n".join(f"  - {p}" for p in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{manifest}: {len(problems)} problem(s) in the manifest\n{shown}{more}")
+
+
+# --------------------------------------------------------------------------------------------
+# Driver side: the manifest
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".json":
+            with path.open(encoding="utf-8") as fh:
+                return pd.DataFrame(json.load(fh))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"{path}: cannot parse the manifest ({exc})") from exc
+    raise ValueError(f"{path}: unknown manifest format {suffix!r}; use .csv, .jsonl or .json")
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value)) or \
+        (isinstance(value, str) and not value.strip())
+
+
+def _parse_preferred(value: object) -> int | None:
+    """1 or 2; ``None`` for anything else (the caller reports it)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and float(value) in (1.0, 2.0):
+        return int(value)
+    if isinstance(value, str) and value.strip() in ("1", "2", "1.0", "2.0"):
+        return int(float(value.strip()))
+    return None
+
+
+def prepare_manifest(path: str | Path) -> pd.DataFrame:
+    """Read and check a manifest on the driver; no image file is opened.
+
+    Returns one row per manifest row with ``row`` (1-based data row), ``pair_id`` (``row000001``
+    style when absent), ``prompt``, ``image_1`` and ``image_2`` (relative paths joined to the
+    manifest's folder; absolute paths kept), ``preferred_truth`` (1, 2 or null) when the manifest
+    has ``preferred``, and every other manifest column as a string. Raises
+    :class:`BatchManifestError` listing every bad row.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: manifest not found")
+    frame = _read_table(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing required column(s) {missing}; "
+                         f"found {list(frame.columns)}")
+    clash = [c for c in frame.columns if c in reserved_columns()]
+    if clash:
+        raise ValueError(f"{path}: column(s) {clash} clash with the scores this command writes; "
+                         "rename them")
+    if frame.empty:
+        raise BatchManifestError(path, [RowProblem(0, "*", "empty", "the manifest has no rows")])
+    base = os.path.abspath(path.parent)
+    has_truth = "preferred" in frame.columns
+    extra = [c for c in frame.columns if c not in (*REQUIRED_COLUMNS, "pair_id", "preferred")]
+    problems: list[RowProblem] = []
+    seen: dict[str, int] = {}
+    rows = []
+    for idx, rec in enumerate(frame.to_dict("records"), start=1):
+        out: dict[str, Any] = {"row": idx}
+        pair_id = rec.get("pair_id")
+        pair_id = f"row{idx:06d}" if _blank(pair_id) else str(pair_id).strip()
+        if pair_id in seen:
+            problems.append(RowProblem(idx, "pair_id", "duplicate_pair_id",
+                                       f"{pair_id!r} already used by row {seen[pair_id]}"))
+        seen.setdefault(pair_id, idx)
+        out["pair_id"] = pair_id
+        prompt = rec.get("prompt")
+        if _blank(prompt) or not isinstance(prompt, str):
+            problems.append(RowProblem(idx, "prompt", "empty_prompt", "prompt is empty"))
+        out["prompt"] = prompt.strip() if isinstance(prompt, str) else None
+        for fld in ("image_1", "image_2"):
+            value = rec.get(fld)
+            if _blank(value) or not isinstance(value, str):
+                problems.append(RowProblem(idx, fld, "missing_path", "image path is empty"))
+                out[fld] = None
+                continue
+            value = value.strip()
+            out[fld] = value if os.path.isabs(value) else os.path.normpath(
+                os.path.join(base, value))
+        if has_truth:
+            raw = rec.get("preferred")
+            truth = None if _blank(raw) else _parse_preferred(raw)
+            if truth is None and not _blank(raw):
+                problems.append(RowProblem(idx, "preferred", "bad_preferred",
+                                           f"must be 1 or 2 (or empty), got {raw!r}"))
+            out["preferred_truth"] = truth
+        for col in extra:
+            value = rec.get(col)
+            out[col] = None if value is None or (isinstance(value, float) and pd.isna(value)) \
+                else str(value)
+        rows.append(out)
+    if problems:
+        raise BatchManifestError(path, problems)
+    columns = ["row", "pair_id", "prompt", "image_1", "image_2", *extra] + \
+        (["preferred_truth"] if has_truth else [])
+    prepared = pd.DataFrame(rows, columns=columns)
+    if has_truth:
+        prepared["preferred_truth"] = prepared["preferred_truth"].astype("Int64")
+    return prepared
+
+
+def _spark_schema(frame: pd.DataFrame) -> T.StructType:
+    fields = []
+    for col in frame.columns:
+        if col == "row":
+            fields.append(T.StructField(col, T.LongType(), False))
+        elif col == "preferred_truth":
+            fields.append(T.StructField(col, T.IntegerType(), True))
+        else:
+            fields.append(T.StructField(col, T.StringType(), True))
+    return T.StructType(fields)
+
+
+# --------------------------------------------------------------------------------------------
+# Executor side: reading images
+
+_PLACEHOLDER: str | None = None
+
+
+def _placeholder_image() -> str:
+    """What the model sees in place of a bad image in ``skip`` mode (its scores are dropped): a
+    fixed 128x128 noise PNG, large and varied enough for every branch (entropy windows, CLIP)."""
+    global _PLACEHOLDER
+    if _PLACEHOLDER is None:
+        import numpy as np
+        from PIL import Image
+
+        noise = np.random.default_rng(0).integers(0, 256, size=(128, 128, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(noise, mode="RGB").save(buf, format="PNG")
+        _PLACEHOLDER = base64.b64encode(buf.getvalue()).decode("ascii")
+    return _PLACEHOLDER
+
+
+def read_image_base64(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
+    """The file's bytes as base64, after checking they decode to an image within the pixel limit.
+
+    Raises :class:`~t2ieval.images.ImageError` naming the path and the problem.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{p}: no such file")
+    if not p.is_file():
+        raise ImageError(f"{p}: not a file")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    decode_image_bytes(data, str(p), max_pixels)
+    return base64.b64encode(data).decode("ascii")
+
+
+def encode_batch(rows: pd.Series, pair_ids: pd.Series, paths_1: pd.Series, paths_2: pd.Series,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, on_error: str = "fail") -> pd.DataFrame:
+    """Read one Arrow batch of image pairs: columns ``image_1``, ``image_2`` (base64), ``error``.
+
+    With ``on_error="fail"`` the first bad image raises :class:`ImageReadError`; with ``"skip"``
+    its row gets a placeholder image and the reason in ``error`` (its scores are nulled later).
+    """
+    out_1, out_2, errors = [], [], []
+    for row, pair_id, p1, p2 in zip(rows, pair_ids, paths_1, paths_2):
+        encoded, problems = [], []
+        for fld, path in (("image_1", p1), ("image_2", p2)):
+            try:
+                encoded.append(read_image_base64(path, max_pixels))
+            except ImageError as exc:
+                problems.append(f"{fld}: {exc}")
+                encoded.append(_placeholder_image())
+        error = None
+        if problems:
+            error = f"manifest row {int(row)} (pair_id {pair_id!r}): " + "; ".join(problems)
+            if on_error == "fail":
+                raise ImageReadError(error)
+        out_1.append(encoded[0])
+        out_2.append(encoded[1])
+        errors.append(error)
+    return pd.DataFrame({"image_1": out_1, "image_2": out_2, "error": errors})
+
+
+def _image_reader(max_pixels: int, on_error: str):
+    """The pandas UDF ``(row, pair_id, path_1, path_2) -> struct<image_1, image_2, error>``."""
+
+    def read_images(batches: Iterator[Tuple[pd.Series, pd.Series, pd.Series, pd.Series]]
+                    ) -> Iterator[pd.DataFrame]:
+        for rows, pair_ids, paths_1, paths_2 in batches:
+            yield encode_batch(rows, pair_ids, paths_1, paths_2, max_pixels, on_error)
+
+    # reading files is not a pure function of its input: never re-run or collapse it
+    return F.pandas_udf(read_images, _READ_TYPE).asNondeterministic()
+
+
+_ERROR_RE = re.compile(r"ImageReadError: (manifest row \d+ [^\n]*)")
+
+
+def _image_error_message(exc: BaseException) -> str | None:
+    """Our executor-side message, dug out of Spark's wrapped exception text."""
+    match = _ERROR_RE.search(str(exc))
+    return match.group(1).strip() if match else None
+
+
+# --------------------------------------------------------------------------------------------
+# The Spark session
+
+
+def ensure_java() -> str:
+    """The ``java`` Spark will run; sets ``JAVA_HOME`` when it is unset but a JDK is found."""
+    home = os.environ.get("JAVA_HOME")
+    if home and Path(home, "bin", "java").exists():
+        return str(Path(home, "bin", "java"))
+    found = shutil.which("java")
+    candidates = [Path(found).resolve()] if found else []
+    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"), reverse=True)
+    for java in candidates:
+        if java.exists():
+            os.environ["JAVA_HOME"] = str(java.parent.parent)
+            log.debug("JAVA_HOME=%s", os.environ["JAVA_HOME"])
+            return str(java)
+    raise RuntimeError("Spark needs Java 17 or newer: none found on PATH or in /usr/lib/jvm; "
+                       "install a JDK and set JAVA_HOME")
+
+
+def is_local_master(master: str) -> bool:
+    return master.startswith("local")
+
+
+@contextmanager
+def spark_session(master: str = "local[*]", batch_size: int = DEFAULT_BATCH_SIZE,
+                  threads_per_task: int = 1, conf: Mapping[str, str] | None = None,
+                  app_name: str = "t2ieval-score-batch") -> Iterator[SparkSession]:
+    """A SparkSession for batch scoring, stopped on exit.
+
+    Logging at WARN, no Spark UI, Arrow batches of ``batch_size`` rows, ``threads_per_task``
+    torch/BLAS threads per Python worker. For a ``local`` master the driver binds to 127.0.0.1
+    and the Python workers run this interpreter; for a cluster master set ``PYSPARK_PYTHON`` to
+    the executors' interpreter (one with t2ieval installed) and leave the driver address to Spark.
+    """
+    ensure_java()
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                            category=FutureWarning)
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
+               .config("spark.python.worker.faulthandler.enabled", "true"))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        builder = builder.config(f"spark.executorEnv.{var}", str(threads_per_task))
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "T2IEVAL_LOG"):
+        if var in os.environ:
+            builder = builder.config(f"spark.executorEnv.{var}", os.environ[var])
+    local = is_local_master(master)
+    if local:
+        builder = (builder.config("spark.driver.host", "127.0.0.1")
+                   .config("spark.driver.bindAddress", "127.0.0.1"))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    # PySpark reads the workers' interpreter from PYSPARK_PYTHON only (default: "python3" on
+    # PATH, which may lack t2ieval): in local mode, default it to this interpreter
+    # (and SPARK_LOCAL_IP to loopback, read when the JVM starts)
+    defaults = {"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"} if local else {}
+    added = [k for k in defaults if k not in os.environ]
+    os.environ.update({k: defaults[k] for k in added})
+    try:
+        spark = builder.getOrCreate()
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+
+
+def build_scoring_frame(spark: SparkSession, manifest: pd.DataFrame, model_uri: str,
+                        partitions: int, on_error: str = "fail",
+                        max_pixels: int = DEFAULT_MAX_PIXELS) -> DataFrame:
+    """The lazy Spark plan: manifest rows -> images read in executors -> model scores.
+
+    Columns: the prepared manifest's, then ``preferred`` and every score of
+    :func:`output_columns` (null where ``error`` is set), then ``error``.
+    """
+    import mlflow.pyfunc
+
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    frame = spark.createDataFrame(manifest, schema=_spark_schema(manifest))
+    # contiguous, ordered ranges of rows: the Parquet parts read back in manifest order
+    frame = frame.repartitionByRange(partitions, "row").sortWithinPartitions("row")
+    reader = _image_reader(max_pixels, on_error)
+    frame = frame.withColumn("_img", reader("row", "pair_id", "image_1", "image_2"))
+    model = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type(),
+                                    env_manager="local")
+    request = F.struct(F.col("prompt"), F.col("_img.image_1").alias("image_1"),
+                       F.col("_img.image_2").alias("image_2"))
+    frame = frame.withColumn("_scores", model(request))
+    ok = F.col("_img.error").isNull()
+    scores = [F.when(ok, F.col(f"_scores.{c}")).alias(c) for c in output_columns()]
+    return frame.select(*manifest.columns, *scores, F.col("_img.error").alias("error"))
+
+
+def summarize(spark: SparkSession, out: str, has_truth: bool) -> dict[str, Any]:
+    """Counts and pairwise accuracy of a written result (accuracy over scored rows with a truth)."""
+    result = spark.read.parquet(out)
+    aggs = [F.count(F.lit(1)).alias("rows"),
+            F.count(F.when(F.col("error").isNull(), 1)).alias("scored"),
+            F.count(F.col("error")).alias("errors")]
+    if has_truth:
+        judged = F.col("error").isNull() & F.col("preferred_truth").isNotNull()
+        aggs += [F.count(F.when(judged, 1)).alias("with_truth"),
+                 F.count(F.when(judged & (F.col("preferred") == F.col("preferred_truth")), 1))
+                 .alias("correct")]
+    got = result.agg(*aggs).first().asDict()
+    summary: dict[str, Any] = {k: int(got[k]) for k in ("rows", "scored", "errors")}
+    if has_truth:
+        summary["pairs_with_truth"] = int(got["with_truth"])
+        summary["accuracy"] = (got["correct"] / got["with_truth"]) if got["with_truth"] else None
+    if summary["errors"]:
+        summary["first_errors"] = [r["error"] for r in result.where(F.col("error").isNotNull())
+                                   .orderBy("row").select("error").limit(5).collect()]
+    return summary
+
+
+def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
+                   master: str = "local[*]", batch_size: int = DEFAULT_BATCH_SIZE,
+                   partitions: int | None = None, on_error: str = "fail",
+                   overwrite: bool = False, threads_per_task: int = 1,
+                   max_pixels: int = DEFAULT_MAX_PIXELS, tracking_uri: str | None = None,
+                   spark: SparkSession | None = None,
+                   conf: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Score every pair of ``manifest`` with ``model_uri`` on Spark; write Parquet to ``out``.
+
+    ``partitions`` defaults to Spark's default parallelism (capped at the number of rows): in
+    local mode MLflow loads the model once per partition, so keep it near the number of cores.
+    ``batch_size`` rows (at most the pyfunc's limit) go to the model per call. Pass ``spark`` (or
+    have one active) to reuse a running session: it is left running, its Arrow batch size is
+    restored afterwards, and ``master``/``threads_per_task``/``conf`` do not apply to it.
+    Returns a summary: rows, scored, errors, accuracy (if the manifest has ``preferred``),
+    partitions, timings and throughput.
+    """
+    import mlflow
+
+    from t2ieval import tracking
+    from t2ieval.serving.pyfunc import MAX_ROWS
+
+    if not 1 <= batch_size <= MAX_ROWS:
+        raise ValueError(f"batch_size must be between 1 and {MAX_ROWS} (the model's request "
+                         f"limit), got {batch_size}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if partitions is not None and partitions < 1:
+        raise ValueError(f"partitions must be at least 1, got {partitions}")
+    out = str(out) if "://" in str(out) else os.path.abspath(out)
+    if "://" not in out and os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite)")
+    prepared = prepare_manifest(manifest)
+    has_truth = "preferred_truth" in prepared.columns
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+    else:
+        tracking.configure(".")
+    log.info("scoring %d pairs from %s with %s on %s", len(prepared), manifest, model_uri,
+             master if spark is None else spark.sparkContext.master)
+
+    t0 = time.perf_counter()
+    if spark is None and SparkSession.getActiveSession() is not None:
+        spark = SparkSession.getActiveSession()  # one SparkContext per process: share, not stop
+        log.warning("using the running SparkSession (master %s); master=%r is ignored",
+                    spark.sparkContext.master, master)
+    own = spark is None
+    with (spark_session(master, batch_size, threads_per_task, conf) if own
+          else _borrowed(spark, batch_size)) as session:
+        t1 = time.perf_counter()
+        n_parts = min(partitions or session.sparkContext.defaultParallelism, len(prepared))
+        result = build_scoring_frame(session, prepared, model_uri, n_parts, on_error,
+                                     max_pixels)
+        existed = "://" in out or os.path.exists(out)
+        try:
+            result.write.mode("overwrite" if overwrite else "errorifexists").parquet(out)
+        except Exception as exc:  # Spark wraps executor errors in its own exception types
+            if not existed and os.path.isdir(out) and not os.listdir(out):
+                os.rmdir(out)  # the aborted job's empty folder would block a rerun
+            message = _image_error_message(exc)
+            if message is not None:
+                raise BatchScoringError(f"{message} (use on_error='skip' / --on-error skip to "
+                                        "score the other rows and record the problem)") from exc
+            raise
+        t2 = time.perf_counter()
+        summary = summarize(session, out, has_truth)
+        master_used = session.sparkContext.master
+    scoring_s = t2 - t1
+    summary.update({
+        "out": out, "model_uri": model_uri, "master": master_used, "partitions": n_parts,
+        "batch_size": batch_size, "on_error": on_error,
+        "startup_s": round(t1 - t0, 2), "scoring_s": round(scoring_s, 2),
+        "rows_per_s": round(summary["rows"] / scoring_s, 2) if scoring_s > 0 else None,
+    })
+    log.info("scored %d rows (%d errors) in %.1f s: %.1f rows/s", summary["rows"],
+             summary["errors"], scoring_s, summary["rows_per_s"] or 0.0)
+    return summary
+
+
+@contextmanager
+def _borrowed(spark: SparkSession, batch_size: int) -> Iterator[SparkSession]:
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, str(batch_size))
+    try:
+        yield spark
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
