@@ -162,7 +162,7 @@ def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
         prefix = "" if stage == "evaluate" else f"{stage}."
         mlflow.log_metrics({f"{prefix}{k}": v for k, v in nums.items()})
         with mlflow.start_run(run_name=stage, nested=True) as child:
-            mlflow.set_tags({"t2ieval.kind": "stage", "t2ieval.stage": stage, **tags,
+            mlflow.set_tags({**tags, "t2ieval.kind": "stage", "t2ieval.stage": stage,
                              **{f"metric.{k}": v for k, v in text.items()}})
             mlflow.log_params(_section_params(flat_params, STAGE_PARAMS[stage]))
             mlflow.log_metrics(nums)
