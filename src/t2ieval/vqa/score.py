@@ -1,0 +1,254 @@
+"""D-score: the mean probability of "yes" over an image's questions, batched and cached.
+
+Questions come from the pair's prompt (:mod:`t2ieval.vqa.parse` + :mod:`t2ieval.vqa.questions`),
+never from ground truth. Every answer is cached in a SQLite file keyed by
+``(image content hash, question, model fingerprint)``, so scoring the same images with the same
+model again runs no forward pass. The image hash is over the decoded RGB pixels (and size), so a
+PNG file and the same picture sent as base64 share their answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from t2ieval.vqa.model import Kind, VqaModel, load_vqa_model
+from t2ieval.vqa.parse import Description, parse_prompts
+from t2ieval.vqa.questions import Question, d_score, make_questions
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = "answers.sqlite"
+
+
+def image_hash(img: Image.Image) -> str:
+    """SHA-256 of an image's RGB pixels and size (independent of file format and metadata)."""
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    h = hashlib.sha256(f"{rgb.size[0]}x{rgb.size[1]}|".encode())
+    h.update(rgb.tobytes())
+    return h.hexdigest()
+
+
+class AnswerCache:
+    """Persistent store of answers: ``(image_hash, question, model) -> p_yes`` (SQLite)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / CACHE_FILE
+        self._conn = sqlite3.connect(self.path, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS answers (image_hash TEXT NOT NULL, question TEXT NOT NULL,"
+            " model TEXT NOT NULL, p_yes REAL NOT NULL,"
+            " PRIMARY KEY (model, image_hash, question))"
+        )
+        self._conn.commit()
+
+    def get_many(self, model: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+        """Cached answers among ``keys`` (``(image_hash, question)``) for ``model``."""
+        wanted = set(keys)
+        found: dict[tuple[str, str], float] = {}
+        hashes = sorted({k[0] for k in wanted})
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT image_hash, question, p_yes FROM answers WHERE model = ? "
+                f"AND image_hash IN ({marks})", [model, *chunk])
+            for h, q, p in rows:
+                if (h, q) in wanted:
+                    found[(h, q)] = float(p)
+        return found
+
+    def put_many(self, model: str, items: Sequence[tuple[str, str, float]]) -> None:
+        """Store ``(image_hash, question, p_yes)`` answers of ``model``."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO answers (image_hash, question, model, p_yes) VALUES (?,?,?,?)",
+            [(h, q, model, float(p)) for h, q, p in items])
+        self._conn.commit()
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+ImageSource = Image.Image | Callable[[], Image.Image]
+
+
+@dataclass
+class _Request:
+    image_key: int   # index into the distinct images of one call
+    question: str
+
+
+class VqaScorer:
+    """Scores images against prompts with a VQA model, a question cap and an answer cache.
+
+    ``n_forward`` counts the model forward passes this scorer ran and ``n_computed`` the
+    questions it sent to the model (answers taken from the cache count in neither).
+    """
+
+    def __init__(self, vqa: VqaModel, cache: AnswerCache | None = None, batch_size: int = 64,
+                 max_questions: int | None = 12, progress: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.vqa = vqa
+        self.cache = cache
+        self.batch_size = batch_size
+        self.max_questions = max_questions
+        self.progress = progress
+        self.n_forward = 0
+        self.n_computed = 0
+        self._parsed: dict[str, tuple[Description, list[Question]]] = {}
+
+    @classmethod
+    def load(cls, model_dir_or_name: str | Path, device: str = "auto", kind: Kind = "auto",
+             cache_dir: str | Path | None = None, batch_size: int = 64,
+             max_questions: int | None = 12) -> "VqaScorer":
+        """Load a VQA model once (local folder or hub name) and wrap it in a scorer.
+
+        A folder written by the ``run_vqa`` stage also holds ``t2ieval_vqa.json``; its question
+        cap is used unless ``max_questions`` is given explicitly.
+        """
+        vqa = load_vqa_model(model_dir_or_name, kind=kind, device=device)
+        settings = Path(model_dir_or_name) / "t2ieval_vqa.json"
+        if max_questions == 12 and settings.is_file():
+            max_questions = json.loads(settings.read_text(encoding="utf-8")).get(
+                "max_questions", max_questions)
+        cache = AnswerCache(cache_dir) if cache_dir is not None else None
+        return cls(vqa, cache=cache, batch_size=batch_size, max_questions=max_questions)
+
+    # ---- questions
+
+    def questions_for(self, prompts: Sequence[str]) -> list[tuple[Description, list[Question]]]:
+        """Parsed description and capped questions of each prompt (parsed once per text)."""
+        todo = sorted({p for p in prompts if p not in self._parsed})
+        if todo:
+            for prompt, desc in zip(todo, parse_prompts(todo)):
+                self._parsed[prompt] = (desc, make_questions(desc, self.max_questions))
+        return [self._parsed[p] for p in prompts]
+
+    # ---- answering
+
+    def answer(self, images: Sequence[ImageSource], requests: Sequence[tuple[int, str]],
+               hashes: Sequence[str] | None = None) -> np.ndarray:
+        """P(yes) of each ``(image number, question)`` request about ``images``.
+
+        ``images`` may be PIL images or callables that load one (called only when some answer
+        about that image is not cached). ``hashes`` (one per image) skips hashing when known.
+        """
+        if hashes is None:
+            hashes = [image_hash(_materialise(img)) for img in images]
+        if len(hashes) != len(images):
+            raise ValueError(f"{len(images)} images but {len(hashes)} hashes")
+        fp = self.vqa.fingerprint
+        keys = [(hashes[i], q) for i, q in requests]
+        out = np.full(len(requests), np.nan, dtype=np.float64)
+        cached = self.cache.get_many(fp, keys) if self.cache is not None else {}
+        missing: dict[tuple[str, str], list[int]] = {}
+        for r, key in enumerate(keys):
+            if key in cached:
+                out[r] = cached[key]
+            else:
+                missing.setdefault(key, []).append(r)
+        if not missing:
+            return out
+        # one entry per distinct (image, question); sorted by image so batches share images
+        first_image = {}
+        for r, (i, _) in enumerate(requests):
+            first_image.setdefault(hashes[i], i)
+        todo = sorted(missing, key=lambda k: (first_image[k[0]], k[1]))
+        batches = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
+        with torch.inference_mode():
+            for batch in tqdm(batches, desc="vqa answers", unit="batch",
+                              disable=not self.progress, mininterval=2.0):
+                distinct = list(dict.fromkeys(h for h, _ in batch))
+                local = {h: j for j, h in enumerate(distinct)}
+                pixels = self.vqa.encode_images([_materialise(images[first_image[h]])
+                                                 for h in distinct])
+                p = self.vqa.yes_probability(pixels, [local[h] for h, _ in batch],
+                                             [q for _, q in batch])
+                self.n_forward += 1
+                self.n_computed += len(batch)
+                for key, value in zip(batch, p):
+                    for r in missing[key]:
+                        out[r] = value
+                if self.cache is not None:
+                    self.cache.put_many(fp, [(h, q, float(v)) for (h, q), v in zip(batch, p)])
+        return out
+
+    # ---- scoring
+
+    def score(self, prompt: str, images: Sequence[Image.Image]) -> tuple[np.ndarray, pd.DataFrame]:
+        """D-scores of ``images`` for ``prompt`` and the per-question answers.
+
+        Returns ``(d_scores, answers)``: ``d_scores[i]`` is the mean P(yes) of image ``i``;
+        ``answers`` has one row per (image, question): ``image`` (position), ``question``,
+        ``kind``, ``row``, ``column`` (its description-matrix cell) and ``p_yes``.
+        """
+        if not images:
+            raise ValueError("score: no image given")
+        _, questions = self.questions_for([prompt])[0]
+        requests = [(i, q.text) for i in range(len(images)) for q in questions]
+        p = self.answer(images, requests)
+        answers = pd.DataFrame({
+            "image": [i for i in range(len(images)) for _ in questions],
+            "question": [q.text for _ in images for q in questions],
+            "kind": [q.kind for _ in images for q in questions],
+            "row": [q.row for _ in images for q in questions],
+            "column": [q.column for _ in images for q in questions],
+            "p_yes": p,
+        })
+        d = np.array([d_score(p[i * len(questions):(i + 1) * len(questions)])
+                      for i in range(len(images))])
+        return d, answers
+
+    def score_table(self, rows: pd.DataFrame, load: Callable[[str], Image.Image]) -> pd.DataFrame:
+        """Answers for a table of images (columns ``image`` path and ``prompt``; others kept).
+
+        Returns one row per (image, question) with the input columns plus ``question``,
+        ``kind`` and ``p_yes``. ``load(path)`` opens an image; it is called to hash each image
+        and again only for images with uncached answers.
+        """
+        for col in ("image", "prompt"):
+            if col not in rows.columns:
+                raise ValueError(f"score_table: missing column {col!r}; found {list(rows.columns)}")
+        paths = list(dict.fromkeys(rows["image"]))
+        hashes = [image_hash(load(p)) for p in tqdm(paths, desc="hashing images", unit="image",
+                                                     disable=not self.progress, mininterval=2.0)]
+        position = {p: i for i, p in enumerate(paths)}
+        parsed = self.questions_for(list(rows["prompt"]))
+        records, requests = [], []
+        for rec, (_, questions) in zip(rows.to_dict("records"), parsed):
+            for q in questions:
+                records.append({**rec, "question": q.text, "kind": q.kind})
+                requests.append((position[rec["image"]], q.text))
+        loaders = [(lambda p=p: load(p)) for p in paths]
+        p_yes = self.answer(loaders, requests, hashes=hashes)
+        out = pd.DataFrame(records)
+        out["p_yes"] = p_yes
+        return out
+
+
+def _materialise(img: ImageSource) -> Image.Image:
+    return img() if callable(img) else img
+
+
+def d_scores_from_answers(answers: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Mean ``p_yes`` per group ``by`` (e.g. ``["pair_id", "slot"]``) as column ``d``."""
+    return answers.groupby(list(by), sort=False)["p_yes"].mean().rename("d").reset_index()

@@ -1,0 +1,232 @@
+"""Building and training the embedded tiny ViLT on the generated yes/no questions.
+
+No VQA checkpoint can be downloaded here, so the embedded default ``t2i-tiny-vilt`` is a small
+``ViltForQuestionAnswering`` (config in ``configs/vqa/t2i-tiny-vilt.json``) with a WordPiece
+vocabulary trained on the questions and prompts, and a ``ViltImageProcessor`` at the generated
+images' size, trained from random initialisation on the train split's question/answer pairs with
+two labels (``id2label = {0: "no", 1: "yes"}``) and ViLT's own VQA loss (binary cross-entropy over
+one-hot answer targets, times the number of labels).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from t2ieval.vqa.model import ViltVqa, VqaModel, fingerprint_model, load_embedded_spec
+from t2ieval.vqa.tokenizer import train_wordpiece
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings (``vqa.*`` in params.yaml)."""
+
+    epochs: int = 6
+    lr: float = 5e-4
+    batch_size: int = 64
+    weight_decay: float = 0.01
+    warmup: float = 0.05  # share of the steps with a linearly rising learning rate
+    seed: int = 0
+    rank_weight: float = 1.0  # weight of the minimal-pair ranking loss (0: answers' loss only)
+
+
+@dataclass
+class QaExamples:
+    """Yes/no questions about a set of distinct images (``image_index[i]`` -> ``images``)."""
+
+    images: list[Image.Image]
+    image_index: np.ndarray   # int, one per question
+    questions: list[str]
+    labels: np.ndarray        # 1 = yes, 0 = no
+    groups: np.ndarray | None = None  # rows sharing a group id are batched together
+
+    def __post_init__(self) -> None:
+        self.image_index = np.asarray(self.image_index, dtype=np.int64)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        n = len(self.questions)
+        if len(self.image_index) != n or len(self.labels) != n:
+            raise ValueError(f"QaExamples: {n} questions, {len(self.image_index)} image indices, "
+                             f"{len(self.labels)} labels")
+        if n and (self.image_index.min() < 0 or self.image_index.max() >= len(self.images)):
+            raise ValueError("QaExamples: image index out of range")
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups, dtype=np.int64)
+            if len(self.groups) != n:
+                raise ValueError(f"QaExamples: {n} questions but {len(self.groups)} group ids")
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def subset(self, rows: Sequence[int]) -> "QaExamples":
+        rows = np.asarray(rows, dtype=np.int64)
+        return QaExamples(self.images, self.image_index[rows],
+                          [self.questions[i] for i in rows], self.labels[rows],
+                          None if self.groups is None else self.groups[rows])
+
+
+def build_embedded_model(name: str, texts: Iterable[str], device: torch.device | str = "cpu",
+                         config_overrides: dict | None = None) -> ViltVqa:
+    """A randomly initialised embedded ViLT with a vocabulary trained on ``texts``.
+
+    ``config_overrides`` replaces ``ViltConfig`` fields of the spec (tests use a smaller model).
+    """
+    from transformers import (ViltConfig, ViltForQuestionAnswering, ViltImageProcessor,
+                              ViltProcessor)
+
+    spec = load_embedded_spec(name)
+    spec["config"] = {**spec["config"], **(config_overrides or {})}
+    tokenizer = train_wordpiece(texts, **spec.get("tokenizer", {}))
+    config = ViltConfig(**spec["config"], vocab_size=len(tokenizer),
+                        pad_token_id=tokenizer.pad_token_id)
+    config.id2label = {int(k): v for k, v in config.id2label.items()}
+    model = ViltForQuestionAnswering(config)
+    processor = ViltProcessor(image_processor=ViltImageProcessor(**spec["image_processor"]),
+                              tokenizer=tokenizer)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("built %s: %d parameters, vocabulary of %d", name, n_params, len(tokenizer))
+    return ViltVqa(kind="vilt", model=model, processor=processor, device=torch.device(device),
+                   source=name)
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator | None,
+             groups: np.ndarray | None = None) -> list[np.ndarray]:
+    """Row batches in random order; rows of one group stay next to each other."""
+    if rng is None:
+        order = np.arange(n)
+    elif groups is None:
+        order = rng.permutation(n)
+    else:
+        uniq, inverse = np.unique(groups, return_inverse=True)
+        rank = rng.permutation(len(uniq))[inverse]
+        order = np.lexsort((rng.random(n), rank))
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _encode_batch(vqa: ViltVqa, data: QaExamples, rows: np.ndarray):
+    img_ids, local = np.unique(data.image_index[rows], return_inverse=True)
+    pixels = vqa.encode_images([data.images[i] for i in img_ids])
+    return pixels, local.tolist(), [data.questions[i] for i in rows]
+
+
+def _minimal_pair_loss(margin: torch.Tensor, groups: np.ndarray,
+                       labels: np.ndarray) -> torch.Tensor:
+    """Ranking loss over minimal pairs: the same question, one image answered yes, one no.
+
+    ``softplus(-(s_yes - s_no))`` on the yes-vs-no logit difference ``s``: the question's text
+    prior cancels, so all of this gradient asks the model to look at the image.
+    """
+    same = groups[:, None] == groups[None, :]
+    differ = labels[:, None] > labels[None, :]  # i answered yes, j answered no
+    i, j = np.nonzero(same & differ)
+    if len(i) == 0:
+        return margin.new_zeros(())
+    return torch.nn.functional.softplus(-(margin[i] - margin[j])).mean()
+
+
+def predict(vqa: ViltVqa, data: QaExamples, batch_size: int = 256,
+            progress: bool = False) -> np.ndarray:
+    """P(yes) for every question of ``data`` (batched, ``inference_mode``)."""
+    vqa.model.eval()
+    out = np.empty(len(data), dtype=np.float64)
+    batches = _batches(len(data), batch_size, None)
+    for rows in tqdm(batches, desc="answering", unit="batch", disable=not progress,
+                     mininterval=2.0):
+        pixels, local, questions = _encode_batch(vqa, data, rows)
+        out[rows] = vqa.yes_probability(pixels, local, questions)
+    return out
+
+
+def answer_accuracy(p_yes: np.ndarray, labels: np.ndarray) -> float:
+    """Share of questions answered right with the threshold P(yes) >= 0.5."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return float("nan")
+    return float(((np.asarray(p_yes) >= 0.5).astype(int) == labels).mean())
+
+
+def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings,
+              val: QaExamples | None = None, progress: bool = True) -> list[dict]:
+    """Train ``vqa`` in place; returns one row per epoch (loss, train/val answer accuracy).
+
+    The validation accuracy per epoch is measured on at most 2,000 validation questions (a fixed
+    sample) to keep the curve cheap; the stage measures the full validation set at the end.
+    """
+    if len(train) == 0:
+        raise ValueError("train_vqa: no training question")
+    if settings.epochs < 1 or settings.batch_size < 1:
+        raise ValueError(f"train_vqa: epochs and batch_size must be >= 1, got {settings}")
+    model = vqa.model
+    num_labels = model.config.num_labels
+    yes_no = torch.tensor([vqa.no_id, vqa.yes_id])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr,
+                                  weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+    total = steps_per_epoch * settings.epochs
+    warmup = max(1, int(settings.warmup * total))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    rng = np.random.default_rng(settings.seed)
+    val_probe = None
+    if val is not None and len(val):
+        probe_rows = np.random.default_rng(settings.seed + 1).permutation(len(val))[:2000]
+        val_probe = val.subset(np.sort(probe_rows))
+    history = []
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        losses, correct = [], 0
+        bar = tqdm(_batches(len(train), settings.batch_size, rng, train.groups),
+                   desc=f"vqa epoch {epoch}",
+                   unit="batch", disable=not progress, mininterval=2.0)
+        for rows in bar:
+            pixels, local, questions = _encode_batch(vqa, train, rows)
+            logits = vqa.logits(pixels, local, questions)
+            labels = torch.as_tensor(train.labels[rows], device=logits.device)
+            targets = torch.zeros_like(logits)
+            targets[torch.arange(len(rows)), yes_no.to(logits.device)[labels]] = 1.0
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets) * num_labels
+            if settings.rank_weight > 0 and train.groups is not None:
+                loss = loss + settings.rank_weight * _minimal_pair_loss(
+                    logits[:, vqa.yes_id] - logits[:, vqa.no_id], train.groups[rows],
+                    train.labels[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            pred_yes = logits[:, vqa.yes_id] > logits[:, vqa.no_id]
+            correct += int((pred_yes.long() == labels).sum())
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)),
+               "train_answer_accuracy": correct / len(train)}
+        if val_probe is not None:
+            row["val_answer_accuracy"] = answer_accuracy(predict(vqa, val_probe), val_probe.labels)
+        log.info("vqa epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
+        history.append(row)
+    model.eval()
+    vqa.fingerprint = fingerprint_model(vqa.kind, model, vqa.processor)
+    return history
+
+
+def save_vqa(vqa: VqaModel, out_dir: str | Path) -> Path:
+    """``save_pretrained`` the model (safetensors) and its processor to ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vqa.model.save_pretrained(out_dir, safe_serialization=True)
+    vqa.processor.save_pretrained(out_dir)
+    log.info("saved the VQA model to %s", out_dir)
+    return out_dir

@@ -1,0 +1,252 @@
+"""Prompt parsing and question templates of the VQA branch (spaCy, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from t2ieval.vqa.parse import (ATTRIBUTE_COLUMNS, description_matrix, parse_prompt,
+                               parse_prompts, pluralize)
+from t2ieval.vqa.questions import make_questions, question_matrix, score_matrix
+
+# prompt -> objects as (name, colours, number), relations as (subject, relation, object), style
+REAL_WORLD = [
+    ("four wine bottles", [("wine bottle", (), 4)], [], None),
+    ("square blue apples on a tree with circular yellow leaves",
+     [("apple", ("blue",), None), ("tree", (), None), ("leaf", ("yellow",), None)],
+     [("apple", "on", "tree"), ("tree", "with", "leaf")], None),
+    ("a bamboo ladder propped up against an oak tree",
+     [("bamboo ladder", (), None), ("oak tree", (), None)],
+     [("bamboo ladder", "against", "oak tree")], None),
+    ("a cat with four eyes", [("cat", (), None), ("eye", (), 4)], [("cat", "with", "eye")], None),
+    ("a red car next to a white house", [("car", ("red",), None), ("house", ("white",), None)],
+     [("car", "next to", "house")], None),
+    ("a man holding a red umbrella", [("man", (), None), ("umbrella", ("red",), None)],
+     [("man", "holding", "umbrella")], None),
+    ("a dog in front of a brown fence", [("dog", (), None), ("fence", ("brown",), None)],
+     [("dog", "in front of", "fence")], None),
+    ("a pair of black shoes under a wooden table",
+     [("shoe", ("black",), 2), ("table", (), None)], [("shoe", "under", "table")], None),
+    ("a couple of dogs playing in the snow", [("dog", (), 2), ("snow", (), None)],
+     [("dog", "in", "snow")], None),
+    ("an oil painting of a lighthouse", [("lighthouse", (), None)], [], "painting"),
+    ("a cat that is on the table", [("cat", (), None), ("table", (), None)],
+     [("cat", "on", "table")], None),
+    ("a photo of an astronaut riding a horse on the moon",
+     [("astronaut", (), None), ("horse", (), None), ("moon", (), None)],
+     [("astronaut", "riding", "horse")], "photo"),
+    ("a red and white striped shirt", [("shirt", ("red", "white"), None)], [], None),
+    ("a light blue car", [("car", ("light blue",), None)], [], None),
+    ("a dozen eggs in a basket", [("egg", (), 12), ("basket", (), None)],
+     [("egg", "in", "basket")], None),
+    ("5 purple stars", [("star", ("purple",), 5)], [], None),
+    ("a teddy bear sitting on a wooden chair", [("teddy bear", (), None), ("chair", (), None)],
+     [("teddy bear", "on", "chair")], None),
+    ("a woman with long black hair", [("woman", (), None), ("hair", ("black",), None)],
+     [("woman", "with", "hair")], None),
+    ("a blue bird perched on a branch", [("bird", ("blue",), None), ("branch", (), None)],
+     [("bird", "on", "branch")], None),
+    ("two children playing with a red ball", [("child", (), 2), ("ball", ("red",), None)],
+     [("child", "playing with", "ball")], None),
+    ("a yellow taxi behind a green bus", [("taxi", ("yellow",), None), ("bus", ("green",), None)],
+     [("taxi", "behind", "bus")], None),
+    ("a white horse standing in a field", [("horse", ("white",), None), ("field", (), None)],
+     [("horse", "in", "field")], None),
+    ("a vase of pink roses beside a window",
+     [("vase", (), None), ("rose", ("pink",), None), ("window", (), None)],
+     [("vase", "beside", "window")], None),
+    ("an elephant balancing on a ball", [("elephant", (), None), ("ball", (), None)],
+     [("elephant", "on", "ball")], None),
+    ("a black and white dog", [("dog", ("black", "white"), None)], [], None),
+    ("three apples and two oranges", [("apple", (), 3), ("orange", (), 2)], [], None),
+    ("a panda eating bamboo", [("panda", (), None), ("bamboo", (), None)],
+     [("panda", "eating", "bamboo")], None),
+    ("a giraffe wearing a red scarf", [("giraffe", (), None), ("scarf", ("red",), None)],
+     [("giraffe", "wearing", "scarf")], None),
+    ("a green cube below a red sphere", [("cube", ("green",), None), ("sphere", ("red",), None)],
+     [("cube", "below", "sphere")], None),
+    ("a yellow lamp above a wooden desk", [("lamp", ("yellow",), None), ("desk", (), None)],
+     [("lamp", "above", "desk")], None),
+    ("a blue mug on top of a stack of books",
+     [("mug", ("blue",), None), ("book", (), None)], [("mug", "on top of", "book")], None),
+    ("a single red apple in a glass bowl", [("apple", ("red",), 1), ("glass bowl", (), None)],
+     [("apple", "in", "glass bowl")], None),
+    ("a pencil sketch of an old man", [("man", (), None)], [], "sketch"),
+    ("a brown bear to the right of a gray wolf",
+     [("bear", ("brown",), None), ("wolf", ("gray",), None)],
+     [("bear", "right of", "wolf")], None),
+]
+
+SYNTHETIC = [
+    ("two red circles to the left of a blue square",
+     [("circle", ("red",), 2), ("square", ("blue",), None)], [("circle", "left of", "square")],
+     None),
+    ("a sketch of a green star", [("star", ("green",), None)], [], "sketch"),
+    ("three yellow triangles above a purple hexagon",
+     [("triangle", ("yellow",), 3), ("hexagon", ("purple",), None)],
+     [("triangle", "above", "hexagon")], None),
+    ("an outline drawing of two orange hearts", [("heart", ("orange",), 2)], [], "sketch"),
+    ("a picture of a yellow star below one purple triangle",
+     [("star", ("yellow",), None), ("triangle", ("purple",), 1)],
+     [("star", "below", "triangle")], None),
+    ("an image with three green hexagons to the right of an orange circle",
+     [("hexagon", ("green",), 3), ("circle", ("orange",), None)],
+     [("hexagon", "right of", "circle")], None),
+    ("a sketch of an orange star to the left of two black diamonds",
+     [("star", ("orange",), None), ("diamond", ("black",), 2)],
+     [("star", "left of", "diamond")], "sketch"),
+    ("an image showing two blue squares", [("square", ("blue",), 2)], [], None),
+    ("a red circle on a plain background", [("circle", ("red",), None)], [], None),
+    ("an orange diamond placed above a black cross",
+     [("diamond", ("orange",), None), ("cross", ("black",), None)],
+     [("diamond", "above", "cross")], None),
+    ("four purple crosses on a plain background", [("cross", ("purple",), 4)], [], None),
+]
+
+
+def _check(prompt, objects, relations, style):
+    desc = parse_prompt(prompt)
+    got = [(o.name, o.colours, o.number) for o in desc.objects]
+    assert got == objects, f"{prompt!r}: objects {got}"
+    triples = desc.relation_triples()
+    for rel in relations:
+        assert rel in triples, f"{prompt!r}: relation {rel} not in {triples}"
+    assert desc.style == style, f"{prompt!r}: style {desc.style}"
+    assert all(o.style == style for o in desc.objects)
+
+
+@pytest.mark.parametrize("prompt,objects,relations,style", REAL_WORLD,
+                         ids=[p for p, *_ in REAL_WORLD])
+def test_real_world_prompts(prompt, objects, relations, style):
+    _check(prompt, objects, relations, style)
+
+
+@pytest.mark.parametrize("prompt,objects,relations,style", SYNTHETIC,
+                         ids=[p for p, *_ in SYNTHETIC])
+def test_synthetic_prompts(prompt, objects, relations, style):
+    _check(prompt, objects, relations, style)
+
+
+def test_at_least_thirty_real_world_prompts():
+    assert len(REAL_WORLD) >= 30
+
+
+def test_every_generated_prompt_parses_to_its_scene():
+    """The generator's own prompts (all templates) parse back to the scene they describe."""
+    from t2ieval.data.scenes import render_prompt, sample_scene
+
+    rng = np.random.default_rng(7)
+    scenes = [sample_scene(rng) for _ in range(300)]
+    prompts = [render_prompt(s, t) for t, s in enumerate(scenes)]
+    for scene, prompt, desc in zip(scenes, prompts, parse_prompts(prompts)):
+        assert [o.name for o in desc.objects] == [g.shape for g in scene.groups], prompt
+        assert [o.colours for o in desc.objects] == [(g.colour,) for g in scene.groups], prompt
+        for obj, g in zip(desc.objects, scene.groups):
+            # "a"/"an" leaves the number open (documented decision); numerals set it
+            assert obj.number == (g.count if g.count > 1 else None) or obj.number == g.count, prompt
+        want_style = "sketch" if scene.style == "sketch" else None
+        assert desc.style == want_style, prompt
+        if scene.relation is not None:
+            a, b = scene.groups[0].shape, scene.groups[1].shape
+            assert desc.relation_triples() == [(a, scene.relation, b)], prompt
+        else:
+            assert desc.relations == (), prompt
+
+
+def test_generated_questions_match_the_generators_wording():
+    """Parsed questions are worded like the generator's ground-truth questions."""
+    from t2ieval.data.scenes import Group, Scene, questions
+
+    scene = Scene(groups=(Group("circle", "red", 2), Group("square", "blue", 1)),
+                  style="sketch", relation="left of")
+    truth = {q.question for q in questions(scene, scene, np.random.default_rng(0))}
+    asked = {q.text for q in make_questions(
+        parse_prompt("a sketch of two red circles to the left of a blue square"))}
+    assert asked <= truth, asked - truth
+    assert {"Can you find any circle?", "Is the circle red?", "Are there two circles?",
+            "Is the circle to the left of the square?", "Is the circle drawn as a sketch?"} <= asked
+
+
+def test_question_templates_and_kinds():
+    qs = make_questions(parse_prompt("a cat with four eyes"))
+    texts = {q.kind: [] for q in qs}
+    for q in qs:
+        texts[q.kind].append(q.text)
+    assert texts["existence"] == ["Can you find any cat?", "Can you find any eye?"]
+    assert texts["count"] == ["Are there four eyes?"]
+    assert texts["relation"] == ["Does the cat have any eyes?"]
+    one = make_questions(parse_prompt("one red heart"))
+    assert "Is there one heart?" in [q.text for q in one]
+    held = make_questions(parse_prompt("a man holding a red umbrella"))
+    assert "Is the man holding the umbrella?" in [q.text for q in held]
+    assert "Is the umbrella red?" in [q.text for q in held]
+
+
+def test_pluralisation():
+    assert pluralize("wine bottle") == "wine bottles"
+    assert pluralize("box") == "boxes"
+    assert pluralize("leaf") == "leaves"
+    assert pluralize("cherry") == "cherries"
+    assert pluralize("child") == "children"
+    assert pluralize("cross") == "crosses"
+    assert pluralize("day") == "days"
+    assert [q.text for q in make_questions(parse_prompt("three red crosses"))
+            if q.kind == "count"] == ["Are there three crosses?"]
+
+
+def test_prompt_without_object_asks_about_the_whole_prompt():
+    desc = parse_prompt("Beautiful!")
+    assert len(desc.objects) == 1 and desc.objects[0].whole_prompt
+    qs = make_questions(desc)
+    assert [q.text for q in qs] == ["Does the image show beautiful?"]
+    assert qs[0].kind == "prompt"
+    asked = question_matrix(desc, qs)
+    assert asked.iloc[0]["existence"] == "Does the image show beautiful?"
+
+
+def test_description_matrix_shape_and_cells():
+    desc = parse_prompt("two red circles to the left of a blue square")
+    m = description_matrix(desc)
+    n = len(desc.objects)
+    assert m.shape == (n, len(ATTRIBUTE_COLUMNS) + n)
+    assert list(m.columns) == list(ATTRIBUTE_COLUMNS) + ["circle", "square"]
+    assert m.loc["circle", "colour"] == "red" and m.loc["circle", "number"] == "2"
+    assert m.loc["circle", "square"] == "left of"
+    assert m.loc["square", "circle"] == ""
+    assert m.loc["square", "number"] == ""
+
+
+def test_score_matrix_fills_the_asked_cells():
+    desc = parse_prompt("a sketch of three yellow triangles above a purple hexagon")
+    qs = make_questions(desc)
+    p = np.linspace(0.1, 0.9, len(qs))
+    sm = score_matrix(desc, qs, p)
+    assert sm.shape == (2, len(ATTRIBUTE_COLUMNS) + 2)
+    for q, value in zip(qs, p):
+        assert sm.iloc[q.row][q.column] == pytest.approx(value)
+    assert np.isnan(sm.loc["hexagon", "number"])  # "a" leaves the count open
+    assert sm.loc["triangle", "style"] == pytest.approx(p[[q.kind for q in qs].index("style")])
+    assert np.nanmean(sm.to_numpy(dtype=float)) == pytest.approx(p.mean())
+
+
+def test_question_cap_keeps_the_basic_kinds_first():
+    desc = parse_prompt("square blue apples on a tree with circular yellow leaves")
+    qs = make_questions(desc, max_questions=4)
+    assert len(qs) == 4
+    assert [q.kind for q in qs] == ["existence", "existence", "existence", "colour"]
+    with pytest.raises(ValueError):
+        make_questions(desc, max_questions=0)
+
+
+def test_duplicate_object_names_get_distinct_rows():
+    desc = parse_prompt("a red circle and a blue circle")
+    m = description_matrix(desc)
+    assert list(m.index) == ["circle", "circle#2"]
+    texts = [q.text for q in make_questions(desc)]
+    assert texts.count("Can you find any circle?") == 1
+    assert {"Is the circle red?", "Is the circle blue?"} <= set(texts)
+
+
+def test_empty_prompt_is_refused():
+    with pytest.raises(ValueError, match="prompt 0"):
+        parse_prompts(["   "])
