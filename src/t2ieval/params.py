@@ -95,9 +95,9 @@ class VqaParams:
     model: str = "t2i-tiny-vilt"
     kind: Literal["auto", "vilt", "blip"] = "auto"
     train_embedded: bool = True
-    epochs: int = 6
-    lr: float = 5e-4
-    batch_size: int = 64
+    epochs: int = 3
+    lr: float = 1e-3
+    batch_size: int = 32
     infer_batch_size: int = 64
     max_questions_per_image: int = 12
 

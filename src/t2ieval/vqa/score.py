@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -88,12 +87,6 @@ class AnswerCache:
 
 
 ImageSource = Image.Image | Callable[[], Image.Image]
-
-
-@dataclass
-class _Request:
-    image_key: int   # index into the distinct images of one call
-    question: str
 
 
 class VqaScorer:
