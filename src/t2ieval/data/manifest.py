@@ -64,11 +64,11 @@ class ImportResult:
         return {k: len(v) for k, v in sorted(rows_by_reason.items())}
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a ``.csv`` or ``.jsonl``/``.json`` manifest as strings, checking the required columns."""
+def read_manifest(path: str | Path, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
+    """Read a ``.csv`` or ``.jsonl``/``.json`` manifest as strings, checking ``required`` columns."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: manifest not found (data.manifest in params.yaml)")
+        raise FileNotFoundError(f"{path}: manifest not found")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -84,13 +84,13 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         if "unknown manifest format" in str(exc):
             raise
         raise ValueError(f"{path}: cannot parse the manifest ({exc})") from exc
-    missing = [c for c in REQUIRED if c not in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing required column(s) {missing}; found {list(frame.columns)}")
     return frame
 
 
-def _parse_preferred(value: object) -> int | None:
+def parse_preferred(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)) and float(value) in (1.0, 2.0):
@@ -100,7 +100,7 @@ def _parse_preferred(value: object) -> int | None:
     return None
 
 
-def _is_blank(value: object) -> bool:
+def is_blank(value: object) -> bool:
     return value is None or (isinstance(value, float) and pd.isna(value)) or \
         (isinstance(value, str) and not value.strip())
 
@@ -131,21 +131,21 @@ def import_manifest(path: str | Path, out_dir: str | Path, max_pixels: int,
                                    unit="row", mininterval=1.0), start=1):
         row_problems: list[RowProblem] = []
         prompt = rec.get("prompt")
-        if _is_blank(prompt) or not isinstance(prompt, str):
+        if is_blank(prompt) or not isinstance(prompt, str):
             row_problems.append(RowProblem(idx, "prompt", "empty_prompt", "prompt is empty"))
-        preferred = _parse_preferred(rec.get("preferred"))
+        preferred = parse_preferred(rec.get("preferred"))
         if preferred is None:
             row_problems.append(RowProblem(idx, "preferred", "bad_preferred",
                                            f"must be 1 or 2, got {rec.get('preferred')!r}"))
         pair_id = rec.get("pair_id")
-        pair_id = f"row{idx:06d}" if _is_blank(pair_id) else str(pair_id).strip()
+        pair_id = f"row{idx:06d}" if is_blank(pair_id) else str(pair_id).strip()
         if pair_id in seen_ids:
             row_problems.append(RowProblem(idx, "pair_id", "duplicate_pair_id",
                                            f"{pair_id!r} already used by row {seen_ids[pair_id]}"))
         images = []
         for fld in ("image_1", "image_2"):
             value = rec.get(fld)
-            if _is_blank(value) or not isinstance(value, str):
+            if is_blank(value) or not isinstance(value, str):
                 row_problems.append(RowProblem(idx, fld, "missing_path", "image path is empty"))
                 continue
             src = Path(value.strip())
@@ -176,7 +176,7 @@ def import_manifest(path: str | Path, out_dir: str | Path, max_pixels: int,
         category = rec.get("category")
         rows.append({"pair_id": pair_id, "prompt": prompt.strip(), "image_1": images[0],
                      "image_2": images[1], "preferred": preferred,
-                     "category": "unknown" if _is_blank(category) else str(category).strip()})
+                     "category": "unknown" if is_blank(category) else str(category).strip()})
 
     if problems and on_error == "fail":
         raise ManifestError(path, problems)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import logging
 import os
 import re
@@ -42,7 +41,7 @@ try:
 except ImportError as exc:  # pragma: no cover - pyspark is an optional dependency
     raise ImportError("t2ieval.scaling.spark needs pyspark: pip install 't2ieval[spark]'") from exc
 
-from t2ieval.data.manifest import RowProblem
+from t2ieval.data.manifest import RowProblem, is_blank, parse_preferred, read_manifest
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes
 
 log = logging.getLogger(__name__)
@@ -102,37 +101,6 @@ class BatchManifestError(ValueError):
 # Driver side: the manifest
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False)
-        if suffix == ".json":
-            with path.open(encoding="utf-8") as fh:
-                return pd.DataFrame(json.load(fh))
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise ValueError(f"{path}: cannot parse the manifest ({exc})") from exc
-    raise ValueError(f"{path}: unknown manifest format {suffix!r}; use .csv, .jsonl or .json")
-
-
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value)) or \
-        (isinstance(value, str) and not value.strip())
-
-
-def _parse_preferred(value: object) -> int | None:
-    """1 or 2; ``None`` for anything else (the caller reports it)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)) and float(value) in (1.0, 2.0):
-        return int(value)
-    if isinstance(value, str) and value.strip() in ("1", "2", "1.0", "2.0"):
-        return int(float(value.strip()))
-    return None
-
-
 def prepare_manifest(path: str | Path) -> pd.DataFrame:
     """Read and check a manifest on the driver; no image file is opened.
 
@@ -143,13 +111,7 @@ def prepare_manifest(path: str | Path) -> pd.DataFrame:
     :class:`BatchManifestError` listing every bad row.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: manifest not found")
-    frame = _read_table(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing required column(s) {missing}; "
-                         f"found {list(frame.columns)}")
+    frame = read_manifest(path, required=tuple(REQUIRED_COLUMNS))
     clash = [c for c in frame.columns if c in reserved_columns()]
     if clash:
         raise ValueError(f"{path}: column(s) {clash} clash with the scores this command writes; "
@@ -165,19 +127,19 @@ def prepare_manifest(path: str | Path) -> pd.DataFrame:
     for idx, rec in enumerate(frame.to_dict("records"), start=1):
         out: dict[str, Any] = {"row": idx}
         pair_id = rec.get("pair_id")
-        pair_id = f"row{idx:06d}" if _blank(pair_id) else str(pair_id).strip()
+        pair_id = f"row{idx:06d}" if is_blank(pair_id) else str(pair_id).strip()
         if pair_id in seen:
             problems.append(RowProblem(idx, "pair_id", "duplicate_pair_id",
                                        f"{pair_id!r} already used by row {seen[pair_id]}"))
         seen.setdefault(pair_id, idx)
         out["pair_id"] = pair_id
         prompt = rec.get("prompt")
-        if _blank(prompt) or not isinstance(prompt, str):
+        if is_blank(prompt) or not isinstance(prompt, str):
             problems.append(RowProblem(idx, "prompt", "empty_prompt", "prompt is empty"))
         out["prompt"] = prompt.strip() if isinstance(prompt, str) else None
         for fld in ("image_1", "image_2"):
             value = rec.get(fld)
-            if _blank(value) or not isinstance(value, str):
+            if is_blank(value) or not isinstance(value, str):
                 problems.append(RowProblem(idx, fld, "missing_path", "image path is empty"))
                 out[fld] = None
                 continue
@@ -186,8 +148,8 @@ def prepare_manifest(path: str | Path) -> pd.DataFrame:
                 os.path.join(base, value))
         if has_truth:
             raw = rec.get("preferred")
-            truth = None if _blank(raw) else _parse_preferred(raw)
-            if truth is None and not _blank(raw):
+            truth = None if is_blank(raw) else parse_preferred(raw)
+            if truth is None and not is_blank(raw):
                 problems.append(RowProblem(idx, "preferred", "bad_preferred",
                                            f"must be 1 or 2 (or empty), got {raw!r}"))
             out["preferred_truth"] = truth
