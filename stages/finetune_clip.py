@@ -16,7 +16,8 @@ from pathlib import Path
 from t2ieval.clip.data import PairSet
 from t2ieval.clip.distributed import init_distributed, relaunch_with_torchrun, shutdown, under_torchrun
 from t2ieval.clip.model import save_clip
-from t2ieval.clip.score import ClipScorer, accuracy_from_scores, score_pairs
+from t2ieval.clip.score import ClipScorer, score_pairs
+from t2ieval.metrics import pairwise_accuracy
 from t2ieval.clip.train import finetune
 from t2ieval.io import read_table, write_metrics, write_plot, write_table
 from t2ieval.params import load_params
@@ -53,8 +54,8 @@ def main() -> int:
         scores = score_pairs(scorer, pairs)
         write_table(scores_path("clip"), scores)
         scored = scores.assign(preferred=pairs["preferred"].to_numpy())
-        by_split = {s: accuracy_from_scores(scored[scored["split"] == s])
-                    for s in ("train", "val", "test")}
+        by_split = {s: pairwise_accuracy(part["score_1"], part["score_2"], part["preferred"])
+                    for s, part in ((s, scored[scored["split"] == s]) for s in ("train", "val", "test"))}
         write_plot(STAGE, "curve", result.curve)
         write_metrics(STAGE, {
             "val_accuracy_clip": by_split["val"],

@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw
 
 from t2ieval.clip.data import PairSet
 from t2ieval.clip.model import create_clip
-from t2ieval.clip.score import ClipScorer, accuracy_from_scores, score_pairs
+from t2ieval.clip.score import ClipScorer, score_pairs
+from t2ieval.metrics import pairwise_accuracy
 from t2ieval.clip.train import finetune, set_trainable
 from t2ieval.params import FinetuneClipParams
 from t2ieval.runtime import pick_device
@@ -65,7 +66,7 @@ def test_tiny_model_overfits_a_handful_of_pairs(tmp_path):
     assert result.curve[-1]["train_loss"] < result.curve[0]["train_loss"]
     scores = score_pairs(ClipScorer(result.bundle), frame)
     assert list(scores.columns) == ["pair_id", "split", "score_1", "score_2"]
-    assert accuracy_from_scores(scores.assign(preferred=frame["preferred"])) == 1.0
+    assert pairwise_accuracy(scores["score_1"], scores["score_2"], frame["preferred"]) == 1.0
 
 
 def _weights(bundle) -> dict[str, torch.Tensor]:

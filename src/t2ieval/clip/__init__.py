@@ -7,11 +7,11 @@ Public API: :func:`create_clip`, :func:`save_clip`, :func:`load_clip`, :class:`C
 from t2ieval.clip.loss import PairwiseInfoNCE
 from t2ieval.clip.model import (ClipBundle, ClipModelError, ClipWithHeads,
                                 PretrainedUnavailableError, create_clip, load_clip, save_clip)
-from t2ieval.clip.score import ClipScorer, accuracy_from_scores, pairwise_accuracy, score_pairs
+from t2ieval.clip.score import ClipScorer, score_pairs
 from t2ieval.clip.train import FinetuneResult, finetune
 
 __all__ = [
     "ClipBundle", "ClipModelError", "ClipScorer", "ClipWithHeads", "FinetuneResult", "PairwiseInfoNCE",
-    "PretrainedUnavailableError", "accuracy_from_scores", "create_clip", "load_clip",
-    "finetune", "pairwise_accuracy", "save_clip", "score_pairs",
+    "PretrainedUnavailableError", "create_clip", "load_clip",
+    "finetune", "save_clip", "score_pairs",
 ]

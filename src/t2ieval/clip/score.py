@@ -19,23 +19,6 @@ from t2ieval.runtime import pick_device
 log = logging.getLogger(__name__)
 
 
-def pairwise_accuracy(score_preferred: np.ndarray | torch.Tensor,
-                      score_other: np.ndarray | torch.Tensor) -> float:
-    """Share of pairs where the preferred image scores higher (a tie counts one half)."""
-    a = np.asarray(score_preferred, dtype=np.float64)
-    b = np.asarray(score_other, dtype=np.float64)
-    if a.size == 0:
-        return float("nan")
-    return float(np.mean((a > b) + 0.5 * (a == b)))
-
-
-def accuracy_from_scores(frame: pd.DataFrame) -> float:
-    """Pairwise accuracy of a score table with ``score_1``, ``score_2`` and ``preferred``."""
-    pref = frame["preferred"].astype(int).to_numpy()
-    s1, s2 = frame["score_1"].to_numpy(), frame["score_2"].to_numpy()
-    return pairwise_accuracy(np.where(pref == 1, s1, s2), np.where(pref == 1, s2, s1))
-
-
 class ClipScorer:
     """Loads a saved CLIP-score model once and scores (prompt, image) pairs in batches.
 

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -39,7 +40,7 @@ from t2ieval.clip.data import PairImageDataset, PairSet
 from t2ieval.clip.distributed import DistContext, all_reduce_sum, barrier
 from t2ieval.clip.loss import PairwiseInfoNCE
 from t2ieval.clip.model import ClipBundle, ClipWithHeads, create_clip
-from t2ieval.clip.score import pairwise_accuracy
+from t2ieval.metrics import pairwise_accuracy
 from t2ieval.params import FinetuneClipParams
 from t2ieval.runtime import seed_everything
 
@@ -160,7 +161,7 @@ def evaluate(model: ClipWithHeads, text: torch.Tensor, preferred: torch.Tensor, 
             text, preferred, other = (model.project_text(text), model.project_image(preferred),
                                       model.project_image(other))
         acc = pairwise_accuracy((text * preferred).sum(1).cpu().numpy(),
-                                (text * other).sum(1).cpu().numpy())
+                                (text * other).sum(1).cpu().numpy(), np.ones(text.shape[0]))
         total, n = 0.0, 0
         scale = model.logit_scale.float()
         for s in range(0, text.shape[0], batch_size):
