@@ -221,6 +221,44 @@ def _holds_relation(scene: Scene, a: str, rel: str, b: str) -> bool:
     return False
 
 
+SCENE_FACTS: tuple[str, ...] = (
+    tuple(f"shape:{s}" for s in SHAPES)
+    + tuple(f"colour:{c}" for c in COLOURS)
+    + tuple(f"object:{s}:{c}" for s in SHAPES for c in COLOURS)
+    + tuple(f"count:{s}:{n}" for s in SHAPES for n in NUMBER_WORDS)
+    + ("style:sketch",)
+    + tuple(f"relation:{a}:{r}:{b}" for a in SHAPES for r in RELATIONS for b in SHAPES if a != b)
+)
+"""Every fact :func:`scene_facts` can state, in a fixed order (the columns of a fact matrix)."""
+
+
+def scene_facts(scene: Scene) -> np.ndarray:
+    """What ``scene`` shows as a 0/1 vector over :data:`SCENE_FACTS`.
+
+    Shapes, colours, shape-colour objects, per-shape counts, the sketch style and the relation in
+    both directions (``a left of b`` is also ``b right of a``). Every fact not stated is 0: unlike
+    a handful of questions, this says what is *absent* too.
+    """
+    on = []
+    for g in scene.groups:
+        on += [f"shape:{g.shape}", f"colour:{g.colour}", f"object:{g.shape}:{g.colour}",
+               f"count:{g.shape}:{g.count}"]
+    if scene.style == "sketch":
+        on.append("style:sketch")
+    if scene.relation is not None and len(scene.groups) == 2:
+        a, b = scene.groups[0].shape, scene.groups[1].shape
+        on += [f"relation:{a}:{scene.relation}:{b}", f"relation:{b}:{FLIPPED[scene.relation]}:{a}"]
+    out = np.zeros(len(SCENE_FACTS), dtype=np.float32)
+    unknown = [f for f in on if f not in _FACT_INDEX]
+    if unknown:
+        raise ValueError(f"scene states facts outside SCENE_FACTS: {unknown}")
+    out[[_FACT_INDEX[f] for f in on]] = 1.0
+    return out
+
+
+_FACT_INDEX = {f: i for i, f in enumerate(SCENE_FACTS)}
+
+
 def questions(asked: Scene, shown: Scene, rng: np.random.Generator) -> list[QA]:
     """Questions about the prompt's scene ``asked``, answered from the drawn scene ``shown``.
 

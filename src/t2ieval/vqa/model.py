@@ -247,6 +247,14 @@ class ViltVqa(VqaModel):
     def logits(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
                questions: Sequence[str]) -> torch.Tensor:
         """Raw answer logits (kept differentiable: training uses this too)."""
+        return self.logits_and_pooled(pixels, image_index, questions)[0]
+
+    def logits_and_pooled(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
+                          questions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Answer logits and ViLT's pooled ``[CLS]`` output, which the answer head reads.
+
+        Training puts an auxiliary head on the pooled output (see :mod:`t2ieval.vqa.train`).
+        """
         idx = torch.as_tensor(list(image_index), dtype=torch.long, device=self.device)
         text = self._encode_text(questions)
         pixel_values = pixels["pixel_values"]
@@ -260,10 +268,10 @@ class ViltVqa(VqaModel):
             image_inputs = {"pixel_values": pixel_values.index_select(0, idx),
                             "pixel_mask": None if pixel_mask is None
                             else pixel_mask.index_select(0, idx)}
-        out = self.model(input_ids=text["input_ids"], attention_mask=text["attention_mask"],
-                         token_type_ids=text.get("token_type_ids"), **image_inputs)
+        out = self.model.vilt(input_ids=text["input_ids"], attention_mask=text["attention_mask"],
+                              token_type_ids=text.get("token_type_ids"), **image_inputs)
         self.n_forward += 1
-        return out.logits
+        return self.model.classifier(out.pooler_output), out.pooler_output
 
     def yes_probability(self, pixels, image_index, questions) -> np.ndarray:
         with torch.inference_mode():
