@@ -13,10 +13,10 @@ import logging
 from t2ieval.images import load_image
 from t2ieval.io import read_table, write_metrics, write_plot, write_table
 from t2ieval.params import load_params
-from t2ieval.paths import (PREPARED_QA, SPLIT_IMAGES, SPLIT_PAIRS, VQA_CACHE, VQA_DIR,
-                           VQA_MODEL_DIR, scores_path)
+from t2ieval.paths import (PREPARED_QA, PREPARED_SCENES, SPLIT_IMAGES, SPLIT_PAIRS,
+                           VQA_CACHE, VQA_DIR, VQA_MODEL_DIR, scores_path)
 from t2ieval.runtime import pick_device, seed_everything, setup_logging
-from t2ieval.vqa.pipeline import read_qa, run
+from t2ieval.vqa.pipeline import read_qa, read_scenes, run
 from t2ieval.vqa.train import TrainSettings
 
 log = logging.getLogger("run_vqa")
@@ -36,10 +36,11 @@ def main() -> None:
     result = run(
         pairs, images, qa, model=p.model, kind=p.kind, device=device,
         settings=TrainSettings(epochs=p.epochs, lr=p.lr, batch_size=p.batch_size,
-                               seed=params.base.seed),
+                               seed=params.base.seed, pretrain_epochs=p.pretrain_epochs,
+                               aux_weight=p.aux_weight, shift=p.shift),
         train_embedded=p.train_embedded, infer_batch_size=p.infer_batch_size,
         max_questions=p.max_questions_per_image, model_dir=VQA_MODEL_DIR, cache_dir=VQA_CACHE,
-        load=load_image,
+        load=load_image, scenes=read_scenes(PREPARED_SCENES),
     )
     write_table(VQA_DIR / "answers.csv", result.answers)
     write_table(scores_path("d"), result.scores)

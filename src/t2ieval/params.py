@@ -95,7 +95,10 @@ class VqaParams:
     model: str = "t2i-tiny-vilt"
     kind: Literal["auto", "vilt", "blip"] = "auto"
     train_embedded: bool = True
-    epochs: int = 3
+    epochs: int = 4
+    pretrain_epochs: int = 10
+    aux_weight: float = 1.0
+    shift: int = 4
     lr: float = 1e-3
     batch_size: int = 32
     infer_batch_size: int = 64

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from t2ieval.data.scenes import Scene, scene_facts
 from t2ieval.metrics import accuracy_by, pairwise_accuracy
 from t2ieval.vqa.model import EMBEDDED_MODELS, VqaModel, load_embedded_spec, load_vqa_model
 from t2ieval.vqa.score import AnswerCache, VqaScorer, image_hash
@@ -67,28 +68,57 @@ def read_qa(path: Path) -> pd.DataFrame | None:
     return qa
 
 
-def _examples(qa: pd.DataFrame, images: dict[str, Image.Image]) -> QaExamples:
+def read_scenes(path: Path) -> dict[str, Scene] | None:
+    """The synthetic set's scene graph of every image (``scenes.jsonl``), or None when absent."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    scenes: dict[str, Scene] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                scenes[str(row["image"])] = Scene.from_dict(row["scene"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise VqaStageError(f"{path}: line {line_no}: not a scene record "
+                                    f"({type(exc).__name__}: {exc})") from exc
+    return scenes
+
+
+def _examples(qa: pd.DataFrame, images: dict[str, Image.Image],
+              scenes: dict[str, Scene] | None = None) -> QaExamples:
     """Training examples; a pair's two images asked the same question share a batch.
 
     Such minimal pairs differ in the one attribute the pair was built to differ in, so batching
-    them together puts the image evidence, not the question's prior, into the gradient.
+    them together puts the image evidence, not the question's prior, into the gradient. With
+    ``scenes``, every image also carries its scene facts for the auxiliary loss.
     """
     names = sorted(set(qa["image"]))
     pos = {n: i for i, n in enumerate(names)}
     groups = pd.factorize(qa["pair_id"].astype(str) + "\x1f" + qa["question"])[0]
+    facts = None
+    if scenes is not None:
+        missing = [n for n in names if n not in scenes]
+        if missing:
+            raise VqaStageError(f"data/prepared/scenes.jsonl: no scene for {len(missing)} "
+                                f"image(s) with questions, e.g. {missing[0]}")
+        facts = np.stack([scene_facts(scenes[n]) for n in names])
     return QaExamples([images[n] for n in names], qa["image"].map(pos).to_numpy(),
                       list(qa["question"]), (qa["answer"] == "yes").astype(int).to_numpy(),
-                      groups)
+                      groups, facts)
 
 
 def _training_key(name: str, train_qa: pd.DataFrame, hashes: dict[str, str],
-                  settings: TrainSettings, texts: list[str]) -> str:
+                  settings: TrainSettings, texts: list[str],
+                  facts: np.ndarray | None = None) -> str:
     """Identity of a training run: data (by image content), settings, spec and training code."""
     h = hashlib.sha256()
     h.update(json.dumps(load_embedded_spec(name), sort_keys=True).encode())
     h.update(json.dumps(asdict(settings), sort_keys=True).encode())
-    for module in ("train.py", "tokenizer.py", "model.py"):
+    for module in ("train.py", "tokenizer.py", "model.py", "auxiliary.py"):
         h.update((Path(__file__).parent / module).read_bytes())
+    h.update(b"no facts" if facts is None else np.ascontiguousarray(facts).tobytes())
     frame = train_qa.assign(image=train_qa["image"].map(hashes))[["image", "question", "answer"]]
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     h.update("\n".join(texts).encode())
@@ -97,8 +127,13 @@ def _training_key(name: str, train_qa: pd.DataFrame, hashes: dict[str, str],
 
 def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataFrame,
                        load: Callable[[str], Image.Image], settings: TrainSettings, device,
-                       out_dir: Path, cache_dir: Path | None) -> tuple[VqaModel, list[dict]]:
-    """Train the embedded ViLT on the train split's questions (or reuse an identical run)."""
+                       out_dir: Path, cache_dir: Path | None,
+                       scenes: dict[str, Scene] | None = None) -> tuple[VqaModel, list[dict]]:
+    """Train the embedded ViLT on the train split's questions (or reuse an identical run).
+
+    ``scenes`` (the generator's scene graphs) give the auxiliary loss its facts; without them it
+    falls back to each image's answer sheet (see :mod:`t2ieval.vqa.auxiliary`).
+    """
     if qa is None:
         raise VqaStageError(
             f"vqa.model is the embedded {name!r}, which is trained on the synthetic set's "
@@ -123,7 +158,11 @@ def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataF
     hashes = {n: image_hash(img) for n, img in images.items()}
     prompts = image_split.loc[image_split["split"] == "train", "prompt"].drop_duplicates()
     texts = sorted(set(train_qa["question"])) + sorted(prompts)
-    key = _training_key(name, train_qa, hashes, settings, texts)
+    if scenes is None:
+        log.warning("no scene graphs (data/prepared/scenes.jsonl): the auxiliary loss uses each "
+                    "image's answers to its train questions instead, a weaker signal")
+    train = _examples(train_qa, images, scenes)
+    key = _training_key(name, train_qa, hashes, settings, texts, train.facts)
     cached = cache_dir / TRAINED_CACHE / key if cache_dir is not None else None
     if cached is not None and (cached / "config.json").is_file():
         log.info("reusing the embedded VQA model trained on the same inputs (%s)", cached)
@@ -132,7 +171,7 @@ def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataF
     else:
         vqa = build_embedded_model(name, texts, device=device)
         val = _examples(val_qa, images) if not val_qa.empty else None
-        history = train_vqa(vqa, _examples(train_qa, images), settings, val=val, progress=True)
+        history = train_vqa(vqa, train, settings, val=val, progress=True)
         if cached is not None:
             save_vqa(vqa, cached)
             (cached / "train_curve.json").write_text(json.dumps(history), encoding="utf-8")
@@ -153,8 +192,12 @@ def _pairs_to_scores(answers: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
 def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None, *,
         model: str, kind: str, device, settings: TrainSettings, train_embedded: bool,
         infer_batch_size: int, max_questions: int, model_dir: Path,
-        cache_dir: Path | None, load: Callable[[str], Image.Image]) -> VqaRunResult:
-    """Everything the ``run_vqa`` stage computes (``load`` opens an image by its table path)."""
+        cache_dir: Path | None, load: Callable[[str], Image.Image],
+        scenes: dict[str, Scene] | None = None) -> VqaRunResult:
+    """Everything the ``run_vqa`` stage computes (``load`` opens an image by its table path).
+
+    ``scenes`` (image path -> scene graph) feed the embedded model's auxiliary loss.
+    """
     for col in ("image", "pair_id", "split", "prompt", "slot"):
         if col not in image_split.columns:
             raise VqaStageError(f"data/split/images.csv: missing column {col!r}")
@@ -162,7 +205,7 @@ def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None,
     if model in EMBEDDED_MODELS:
         if train_embedded:
             vqa, history = get_embedded_model(model, qa, image_split, load, settings, device,
-                                              model_dir, cache_dir)
+                                              model_dir, cache_dir, scenes)
         elif (model_dir / "config.json").is_file():
             vqa = load_vqa_model(model_dir, kind="vilt", device=device)
         else:

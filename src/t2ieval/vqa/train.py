@@ -6,6 +6,13 @@ vocabulary trained on the questions and prompts, and a ``ViltImageProcessor`` at
 images' size, trained from random initialisation on the train split's question/answer pairs with
 two labels (``id2label = {0: "no", 1: "yes"}``) and ViLT's own VQA loss (binary cross-entropy over
 one-hot answer targets, times the number of labels).
+
+Two additions make it learn more than the answers' priors (see :mod:`t2ieval.vqa.auxiliary`):
+
+* a training-only auxiliary head on the pooled output predicts the image's whole answer sheet and
+  the question's words, added to the loss with ``aux_weight``;
+* ``pretrain_epochs`` epochs of that auxiliary loss alone come first, over images rather than
+  questions (each image with one of its own questions as text), which is ~8x cheaper per epoch.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from t2ieval.vqa.auxiliary import AuxiliaryHead, answer_sheet
 from t2ieval.vqa.model import ViltVqa, VqaModel, fingerprint_model, load_embedded_spec
 from t2ieval.vqa.tokenizer import train_wordpiece
 
@@ -38,6 +46,9 @@ class TrainSettings:
     warmup: float = 0.05  # share of the steps with a linearly rising learning rate
     seed: int = 0
     rank_weight: float = 1.0  # weight of the minimal-pair ranking loss (0: answers' loss only)
+    aux_weight: float = 1.0   # weight of the auxiliary answer-sheet + question-words loss (0: off)
+    pretrain_epochs: int = 0  # epochs of the auxiliary loss alone, over images, before the answers
+    shift: int = 0            # augmentation: shift training images by up to this many input pixels
 
 
 @dataclass
@@ -49,6 +60,7 @@ class QaExamples:
     questions: list[str]
     labels: np.ndarray        # 1 = yes, 0 = no
     groups: np.ndarray | None = None  # rows sharing a group id are batched together
+    facts: np.ndarray | None = None   # per image (row of ``images``): 0/1 facts, NaN unknown
 
     def __post_init__(self) -> None:
         self.image_index = np.asarray(self.image_index, dtype=np.int64)
@@ -63,6 +75,11 @@ class QaExamples:
             self.groups = np.asarray(self.groups, dtype=np.int64)
             if len(self.groups) != n:
                 raise ValueError(f"QaExamples: {n} questions but {len(self.groups)} group ids")
+        if self.facts is not None:
+            self.facts = np.asarray(self.facts, dtype=np.float32)
+            if self.facts.ndim != 2 or len(self.facts) != len(self.images):
+                raise ValueError(f"QaExamples: facts need one row per image ({len(self.images)}), "
+                                 f"got shape {self.facts.shape}")
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -71,7 +88,7 @@ class QaExamples:
         rows = np.asarray(rows, dtype=np.int64)
         return QaExamples(self.images, self.image_index[rows],
                           [self.questions[i] for i in rows], self.labels[rows],
-                          None if self.groups is None else self.groups[rows])
+                          None if self.groups is None else self.groups[rows], self.facts)
 
 
 def build_embedded_model(name: str, texts: Iterable[str], device: torch.device | str = "cpu",
@@ -112,10 +129,29 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None,
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _encode_batch(vqa: ViltVqa, data: QaExamples, rows: np.ndarray):
+def _encode_batch(vqa: ViltVqa, data: QaExamples, rows: np.ndarray, shift: int = 0,
+                  rng: np.random.Generator | None = None):
     img_ids, local = np.unique(data.image_index[rows], return_inverse=True)
     pixels = vqa.encode_images([data.images[i] for i in img_ids])
+    if shift > 0 and rng is not None:
+        pixels = {**pixels, "pixel_values": random_shift(pixels["pixel_values"], shift, rng)}
     return pixels, local.tolist(), [data.questions[i] for i in rows]
+
+
+def random_shift(pixel_values: torch.Tensor, max_shift: int,
+                 rng: np.random.Generator) -> torch.Tensor:
+    """Each image moved by up to ``max_shift`` pixels each way, edges repeated into the gap.
+
+    Objects then fall across patch boundaries at new offsets, which the tiny ViLT otherwise
+    memorises per training image. Every fact of the scene (and every answer) is unchanged: the
+    synthetic scenes keep a margin around their objects and the background is plain.
+    """
+    if max_shift <= 0:
+        return pixel_values
+    n, _, h, w = pixel_values.shape
+    padded = torch.nn.functional.pad(pixel_values, (max_shift,) * 4, mode="replicate")
+    dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, n))
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
 def _minimal_pair_loss(margin: torch.Tensor, groups: np.ndarray,
@@ -131,6 +167,62 @@ def _minimal_pair_loss(margin: torch.Tensor, groups: np.ndarray,
     if len(i) == 0:
         return margin.new_zeros(())
     return torch.nn.functional.softplus(-(margin[i] - margin[j])).mean()
+
+
+def _optimizer(params, settings: TrainSettings, total_steps: int):
+    """AdamW with a linear warm-up over ``settings.warmup`` of the steps, then linear decay to 0."""
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    warmup = max(1, int(settings.warmup * total_steps))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def _step(loss: torch.Tensor, params: list[torch.nn.Parameter], optimizer, scheduler) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    scheduler.step()
+
+
+def pretrain_auxiliary(vqa: ViltVqa, train: QaExamples, head: AuxiliaryHead,
+                       settings: TrainSettings, progress: bool = True) -> list[float]:
+    """``settings.pretrain_epochs`` epochs of the auxiliary loss alone, one row per image.
+
+    Each step shows every image of the batch with one of its own questions (drawn at random) and
+    asks for its answer sheet and that question's words. Returns the mean loss of each epoch.
+    """
+    by_image: dict[int, list[int]] = {}
+    for row, img in enumerate(train.image_index):
+        by_image.setdefault(int(img), []).append(row)
+    images = np.array(sorted(by_image), dtype=np.int64)
+    params = list(vqa.model.parameters()) + list(head.parameters())
+    optimizer, scheduler = _optimizer(
+        params, settings, math.ceil(len(images) / settings.batch_size) * settings.pretrain_epochs)
+    rng = np.random.default_rng([settings.seed, 1])
+    losses_per_epoch = []
+    for epoch in range(1, settings.pretrain_epochs + 1):
+        vqa.model.train()
+        losses = []
+        bar = tqdm(_batches(len(images), settings.batch_size, rng), desc=f"vqa pretrain {epoch}",
+                   unit="batch", disable=not progress, mininterval=2.0)
+        for batch in bar:
+            img_rows = images[batch]
+            rows = np.array([by_image[int(i)][int(rng.integers(len(by_image[int(i)])))]
+                             for i in img_rows])
+            pixels, local, questions = _encode_batch(vqa, train, rows, settings.shift, rng)
+            _, pooled = vqa.logits_and_pooled(pixels, local, questions)
+            loss = head.loss(pooled, train.image_index[rows], questions)
+            _step(loss, params, optimizer, scheduler)
+            losses.append(loss.item())
+        losses_per_epoch.append(float(np.mean(losses)))
+        log.info("vqa pretrain epoch %d: auxiliary loss %.4f", epoch, losses_per_epoch[-1])
+    return losses_per_epoch
 
 
 def predict(vqa: ViltVqa, data: QaExamples, batch_size: int = 256,
@@ -165,21 +257,25 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings,
         raise ValueError("train_vqa: no training question")
     if settings.epochs < 1 or settings.batch_size < 1:
         raise ValueError(f"train_vqa: epochs and batch_size must be >= 1, got {settings}")
+    if settings.pretrain_epochs < 0 or settings.aux_weight < 0:
+        raise ValueError(f"train_vqa: pretrain_epochs and aux_weight must be >= 0, got {settings}")
     model = vqa.model
     num_labels = model.config.num_labels
     yes_no = torch.tensor([vqa.no_id, vqa.yes_id])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr,
-                                  weight_decay=settings.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
-    total = steps_per_epoch * settings.epochs
-    warmup = max(1, int(settings.warmup * total))
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    head = None
+    if settings.aux_weight > 0 or settings.pretrain_epochs > 0:
+        facts = train.facts
+        if facts is None:
+            _, facts = answer_sheet(train.image_index, train.questions, train.labels,
+                                    len(train.images))
+        head = AuxiliaryHead(model.config.hidden_size, facts, vqa.tokenizer).to(vqa.device)
+        if settings.pretrain_epochs > 0:
+            pretrain_auxiliary(vqa, train, head, settings, progress=progress)
+    params = list(model.parameters())
+    if head is not None and settings.aux_weight > 0:
+        params += list(head.parameters())
+    optimizer, scheduler = _optimizer(
+        params, settings, math.ceil(len(train) / settings.batch_size) * settings.epochs)
     rng = np.random.default_rng(settings.seed)
     val_probe = None
     if val is not None and len(val):
@@ -188,13 +284,13 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings,
     history = []
     for epoch in range(1, settings.epochs + 1):
         model.train()
-        losses, correct = [], 0
+        losses, aux_losses, correct = [], [], 0
         bar = tqdm(_batches(len(train), settings.batch_size, rng, train.groups),
                    desc=f"vqa epoch {epoch}",
                    unit="batch", disable=not progress, mininterval=2.0)
         for rows in bar:
-            pixels, local, questions = _encode_batch(vqa, train, rows)
-            logits = vqa.logits(pixels, local, questions)
+            pixels, local, questions = _encode_batch(vqa, train, rows, settings.shift, rng)
+            logits, pooled = vqa.logits_and_pooled(pixels, local, questions)
             labels = torch.as_tensor(train.labels[rows], device=logits.device)
             targets = torch.zeros_like(logits)
             targets[torch.arange(len(rows)), yes_no.to(logits.device)[labels]] = 1.0
@@ -203,16 +299,18 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings,
                 loss = loss + settings.rank_weight * _minimal_pair_loss(
                     logits[:, vqa.yes_id] - logits[:, vqa.no_id], train.groups[rows],
                     train.labels[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
             losses.append(loss.item())
+            if head is not None and settings.aux_weight > 0:
+                aux = head.loss(pooled, train.image_index[rows], questions)
+                aux_losses.append(aux.item())
+                loss = loss + settings.aux_weight * aux
+            _step(loss, params, optimizer, scheduler)
             pred_yes = logits[:, vqa.yes_id] > logits[:, vqa.no_id]
             correct += int((pred_yes.long() == labels).sum())
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)),
                "train_answer_accuracy": correct / len(train)}
+        if aux_losses:
+            row["train_aux_loss"] = float(np.mean(aux_losses))
         if val_probe is not None:
             row["val_answer_accuracy"] = answer_accuracy(predict(vqa, val_probe), val_probe.labels)
         log.info("vqa epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
