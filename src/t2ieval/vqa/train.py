@@ -195,7 +195,7 @@ def pretrain_auxiliary(vqa: ViltVqa, train: QaExamples, head: AuxiliaryHead,
     """``settings.pretrain_epochs`` epochs of the auxiliary loss alone, one row per image.
 
     Each step shows every image of the batch with one of its own questions (drawn at random) and
-    asks for its answer sheet and that question's words. Returns the mean loss of each epoch.
+    asks for its facts and that question's words. Returns the mean loss of each epoch.
     """
     by_image: dict[int, list[int]] = {}
     for row, img in enumerate(train.image_index):
