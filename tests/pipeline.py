@@ -19,7 +19,7 @@ TINY_PARAMS = {
     "finetune_clip": {"epochs": 2, "batch_size": 32},
     "entropy": {"features": [{"dx": 2, "dy": 2, "taux": 1, "tauy": 1, "scale": 1}], "n_jobs": 1},
     "svm": {"cv": 2},
-    "vqa": {"epochs": 1, "max_questions_per_image": 4},
+    "vqa": {"epochs": 1, "pretrain_epochs": 3, "max_questions_per_image": 4},
     "fuse": {"cv_folds": 3},
 }
 

@@ -96,7 +96,7 @@ class VqaParams:
     kind: Literal["auto", "vilt", "blip"] = "auto"
     train_embedded: bool = True
     epochs: int = 4
-    pretrain_epochs: int = 10
+    pretrain_epochs: int = 30
     aux_weight: float = 1.0
     shift: int = 4
     lr: float = 1e-3
