@@ -127,6 +127,16 @@ def test_score_and_rank_take_paths_or_pil_images(ev, fused):
 
 
 @pytest.mark.slow
+def test_a_pil_image_with_alpha_scores_like_the_same_file(ev, fused, tmp_path):
+    rgba = Image.open(fused.iloc[2]["image_1"]).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))  # half the pixels see-through
+    rgba.save(tmp_path / "alpha.png")
+    prompt = fused.iloc[2]["prompt"]
+    assert ev.score(prompt, rgba) == pytest.approx(ev.score(prompt, tmp_path / "alpha.png"),
+                                                   abs=TOL)
+
+
+@pytest.mark.slow
 def test_bad_input_and_bad_model_fail_clearly(ev, fused, tmp_path):
     row = fused.iloc[0]
     with pytest.raises(ValueError, match="prompt must be a non-empty string"):

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence, Union
 import numpy as np
 from PIL import Image
 
-from t2ieval.images import DEFAULT_MAX_PIXELS, load_image
+from t2ieval.images import DEFAULT_MAX_PIXELS, load_image, to_rgb
 from t2ieval.scoring import ARTIFACT_DIRS, CompositeScorer, ImageScores
 
 log = logging.getLogger(__name__)
@@ -185,8 +185,8 @@ class Evaluator:
 
     # ---- inputs ------------------------------------------------------------------------------
     def _image(self, image: ImageLike, index: int) -> Image.Image:
-        if isinstance(image, Image.Image):
-            return image.convert("RGB")
+        if isinstance(image, Image.Image):  # converted like a file: alpha on white, 16-bit scaled
+            return to_rgb(image)
         if isinstance(image, (str, Path)):
             return load_image(image, self.max_pixels)
         raise TypeError(f"image {index}: expected a PIL image or a file path, "

@@ -25,7 +25,7 @@ class ImageError(ValueError):
     """An image could not be used; the message says which and why."""
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any PIL mode to RGB; alpha is composited on white, 16-bit is scaled to 8-bit."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
@@ -66,7 +66,7 @@ def _open_checked(source: io.BytesIO | Path, what: str, max_pixels: int) -> Imag
         raise ImageError(f"{what}: not an image (cannot identify the format)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{what}: unreadable or truncated image ({exc})") from exc
-    return _to_rgb(img)
+    return to_rgb(img)
 
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:

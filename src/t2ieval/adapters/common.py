@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.tables import RowTable
-from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes
+from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes, to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +354,7 @@ class ImageWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         if img is not None:
             target = self.folder / f"{stem}.png"
-            img.convert("RGB").save(target, format="PNG")
+            to_rgb(img).save(target, format="PNG")
         else:
             assert data is not None
             try:  # full decode: truncated or non-image bytes fail here, naming the row
