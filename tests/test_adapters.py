@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from t2ieval.data.manifest import import_manifest
 from t2ieval.adapters import AdapterError, RowError, import_dataset
 from t2ieval.adapters.common import Group, Report, group_candidates, run_import, verdict
 from t2ieval.adapters.hpd import HPDAdapter
@@ -383,10 +384,9 @@ def test_verdict_is_a_majority_vote() -> None:
 
 
 def test_manifest_is_accepted_by_the_manifest_importer(pickapic_dir: Path, tmp_path: Path) -> None:
-    manifest_mod = pytest.importorskip("t2ieval.data.manifest")
     out = tmp_path / "m" / "pickapic.csv"
     summary = import_dataset("pickapic", pickapic_dir, out, split="train")
-    result = manifest_mod.import_manifest(out, tmp_path / "prepared", max_pixels=10_000_000,
+    result = import_manifest(out, tmp_path / "prepared", max_pixels=10_000_000,
                                           on_error="fail")
     assert len(result.pairs) == summary["pairs_written"] and not result.problems
     ours = _read_manifest(out)

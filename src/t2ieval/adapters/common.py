@@ -155,15 +155,6 @@ def safe_name(value: object, limit: int = 100) -> str:
     return text[:limit]
 
 
-def is_missing(value: Any) -> bool:
-    """True for ``None``, NaN and blank strings."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
 def as_float(value: Any, where: str, field: str) -> float:
     """A finite number, or :class:`RowError` naming the row and field."""
     if isinstance(value, bool) or value is None:

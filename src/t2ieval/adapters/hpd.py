@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from t2ieval.adapters.common import (Group, ImageRef, Report, as_float, as_list, as_prompt,
-                                     is_missing, iter_progress, resolve_image, select_split)
+                                     iter_progress, resolve_image, select_split)
+from t2ieval.data.manifest import is_blank
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.tables import RecordsTable, RowTable, read_json_records
 
@@ -82,7 +83,7 @@ class HPDAdapter:
         rankings = self._rankings(rec, where, len(images))
         category = rec.get("category")
         return Group(group_id=group_id, prompt=prompt,
-                     category=SOURCE if is_missing(category) else str(category).strip(),
+                     category=SOURCE if is_blank(category) else str(category).strip(),
                      images=images, rankings=rankings, where=where)
 
     @staticmethod
@@ -135,7 +136,7 @@ def is_missing_list(value: object) -> bool:
         return True
     if hasattr(value, "__len__") and not isinstance(value, str):
         return len(value) == 0  # type: ignore[arg-type]
-    return is_missing(value)
+    return is_blank(value)
 
 
 def open_files(location: Path, split: str | None, images_root: Path | None = None) -> HPDAdapter:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from t2ieval.adapters.common import (Group, ImageRef, Report, as_float, as_list, as_prompt,
-                                     is_missing, iter_progress, resolve_image, safe_name,
+                                     iter_progress, resolve_image, safe_name,
                                      select_split)
+from t2ieval.data.manifest import is_blank
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.tables import ParquetTable, RecordsTable, RowTable, read_json_records
 
@@ -81,11 +82,11 @@ class ImageRewardAdapter:
                 report.problem(exc, "rows_skipped")
                 continue
             gid = rec.get("id")
-            group_id = safe_name(gid) if not is_missing(gid) else f"e{index}"
+            group_id = safe_name(gid) if not is_blank(gid) else f"e{index}"
             images = [self._file(p, where, "generations", report) for p in paths]
             category = rec.get("classification")
             yield Group(group_id=group_id, prompt=prompt,
-                        category=SOURCE if is_missing(category) else str(category).strip(),
+                        category=SOURCE if is_blank(category) else str(category).strip(),
                         images=images, rankings=[ranking], where=where)
 
     # ---- per-image rows grouped by prompt_id
@@ -94,7 +95,7 @@ class ImageRewardAdapter:
         for index, rec in iter_progress(self.table.iter_rows(ROW_COLUMNS), "reading ImageRewardDB"):
             report.count("rows")
             pid = rec.get("prompt_id")
-            if is_missing(pid):
+            if is_blank(pid):
                 report.problem(RowError(self.table.where(index), "prompt_id", "empty prompt_id"),
                                "rows_skipped")
                 continue
@@ -110,9 +111,9 @@ class ImageRewardAdapter:
         where = f"{self.table.where(first_index)} (prompt_id {pid!r})"
         try:
             prompt = as_prompt(first.get("prompt"), where)
-            if all(not is_missing(rec.get("rank")) for _, rec in rows):
+            if all(not is_blank(rec.get("rank")) for _, rec in rows):
                 ranking = [as_float(rec["rank"], self.table.where(i), "rank") for i, rec in rows]
-            elif all(not is_missing(rec.get("overall_rating")) for _, rec in rows):
+            elif all(not is_blank(rec.get("overall_rating")) for _, rec in rows):
                 ranking = [-as_float(rec["overall_rating"], self.table.where(i), "overall_rating")
                            for i, rec in rows]
             else:
@@ -131,7 +132,7 @@ class ImageRewardAdapter:
                                          "image_path", report))
         category = first.get("classification")
         return Group(group_id=group_id, prompt=prompt,
-                     category=SOURCE if is_missing(category) else str(category).strip(),
+                     category=SOURCE if is_blank(category) else str(category).strip(),
                      images=images, rankings=[ranking], where=where)
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:

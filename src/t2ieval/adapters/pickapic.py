@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterator
 
 from t2ieval.adapters.common import (Group, ImageRef, Report, as_float, as_prompt,
-                                     is_missing, iter_progress, safe_name, select_split)
+                                     iter_progress, safe_name, select_split)
+from t2ieval.data.manifest import is_blank
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.tables import ParquetTable, RowTable
 
@@ -59,8 +60,8 @@ class PickAPicAdapter:
     def _group(self, index: int, rec: dict, report: Report) -> Group | None:
         where = self.table.where(index)
         prompt = as_prompt(rec.get("caption"), where, "caption")
-        if rec.get("has_label") is False or is_missing(rec.get("label_0")) \
-                or is_missing(rec.get("label_1")):
+        if rec.get("has_label") is False or is_blank(rec.get("label_0")) \
+                or is_blank(rec.get("label_1")):
             report.count("unlabelled_dropped")
             return None
         labels = [as_float(rec.get(f"label_{k}"), where, f"label_{k}") for k in (0, 1)]
@@ -74,11 +75,11 @@ class PickAPicAdapter:
             report.count("identical_dropped")
             return None
         ranking_id = rec.get("ranking_id")
-        group_id = safe_name(ranking_id) if not is_missing(ranking_id) else f"row{index}"
+        group_id = safe_name(ranking_id) if not is_blank(ranking_id) else f"row{index}"
         images = []
         for k in (0, 1):
             uid = rec.get(f"image_{k}_uid")
-            stem = safe_name(uid) if not is_missing(uid) else f"row{index}_{k}"
+            stem = safe_name(uid) if not is_blank(uid) else f"row{index}_{k}"
             images.append(ImageRef(row=index, column=f"jpg_{k}", stem=stem))
         # a higher label is better; rankings are "lower is better"
         return Group(group_id=group_id, prompt=prompt, category=SOURCE, images=images,
