@@ -124,6 +124,8 @@ def test_pipeline_writes_scores_answers_and_metrics_and_reuses_its_caches(tmp_pa
     pd.testing.assert_frame_equal(again.scores, result.scores)
     served = VqaScorer.load(tmp_path / "models" / "vqa", device="cpu")
     assert served.max_questions == 6
+    explicit = VqaScorer.load(tmp_path / "models" / "vqa", device="cpu", max_questions=12)
+    assert explicit.max_questions == 12  # an explicit cap wins over the saved one, even 12
     row = images.iloc[0]
     d, _ = served.score(row["prompt"], [load_image(row["image"])])
     got = result.scores.set_index("pair_id").loc[row["pair_id"], f"score_{row['slot']}"]

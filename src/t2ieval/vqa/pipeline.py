@@ -21,13 +21,13 @@ from PIL import Image
 from t2ieval.data.scenes import Scene, scene_facts
 from t2ieval.metrics import accuracy_by, pairwise_accuracy
 from t2ieval.vqa.model import EMBEDDED_MODELS, VqaModel, load_embedded_spec, load_vqa_model
-from t2ieval.vqa.score import AnswerCache, VqaScorer, image_hash
+from t2ieval.io import read_json, write_json
+from t2ieval.vqa.score import SCORER_SETTINGS, AnswerCache, VqaScorer, image_hash
 from t2ieval.vqa.train import (QaExamples, TrainSettings, answer_accuracy, build_embedded_model,
                                save_vqa, train_vqa)
 
 log = logging.getLogger(__name__)
 
-SCORER_SETTINGS = "t2ieval_vqa.json"  # written beside the model: how the scorer was used
 TRAINED_CACHE = "trained"             # cache/vqa/trained/<key>/: embedded models by training input
 QA_COLUMNS = ("image", "pair_id", "question", "answer", "kind")
 ANSWER_COLUMNS = ["pair_id", "image", "slot", "question", "kind", "p_yes"]
@@ -128,8 +128,12 @@ def _training_key(name: str, train_qa: pd.DataFrame, hashes: dict[str, str],
 def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataFrame,
                        load: Callable[[str], Image.Image], settings: TrainSettings, device,
                        out_dir: Path, cache_dir: Path | None,
-                       scenes: dict[str, Scene] | None = None) -> tuple[VqaModel, list[dict]]:
+                       scenes: dict[str, Scene] | None = None,
+                       hashes: dict[str, str] | None = None) -> tuple[VqaModel, list[dict]]:
     """Train the embedded ViLT on the train split's questions (or reuse an identical run).
+
+    ``hashes`` (image path -> :func:`image_hash`) is filled in for every image loaded here, so
+    that scoring afterwards does not hash them again.
 
     ``scenes`` (the generator's scene graphs) give the auxiliary loss its facts; without them it
     falls back to each image's answer sheet (see :mod:`t2ieval.vqa.auxiliary`).
@@ -155,7 +159,8 @@ def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataF
         raise VqaStageError("data/prepared/qa.csv has no question about a train-split image")
     names = sorted(set(train_qa["image"]) | set(val_qa["image"]))
     images = {n: load(n) for n in names}
-    hashes = {n: image_hash(img) for n, img in images.items()}
+    hashes = {} if hashes is None else hashes
+    hashes.update({n: image_hash(img) for n, img in images.items() if n not in hashes})
     prompts = image_split.loc[image_split["split"] == "train", "prompt"].drop_duplicates()
     texts = sorted(set(train_qa["question"])) + sorted(prompts)
     if scenes is None:
@@ -167,16 +172,21 @@ def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataF
     if cached is not None and (cached / "config.json").is_file():
         log.info("reusing the embedded VQA model trained on the same inputs (%s)", cached)
         vqa = load_vqa_model(cached, kind="vilt", device=device)
-        history = json.loads((cached / "train_curve.json").read_text(encoding="utf-8"))
+        history = read_json(cached / "train_curve.json")
     else:
         vqa = build_embedded_model(name, texts, device=device)
         val = _examples(val_qa, images) if not val_qa.empty else None
         history = train_vqa(vqa, train, settings, val=val, progress=True)
         if cached is not None:
             save_vqa(vqa, cached)
-            (cached / "train_curve.json").write_text(json.dumps(history), encoding="utf-8")
+            write_json(cached / "train_curve.json", history)
     _reset_dir(out_dir)
-    save_vqa(vqa, out_dir)
+    if cached is not None:  # the files as training saved them: a tokenizer re-saved after loading
+        for f in cached.iterdir():  # gains config keys, and models/vqa would change its bytes
+            if f.is_file() and f.name != "train_curve.json":
+                shutil.copy2(f, out_dir / f.name)
+    else:
+        save_vqa(vqa, out_dir)
     return vqa, history
 
 
@@ -202,10 +212,11 @@ def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None,
         if col not in image_split.columns:
             raise VqaStageError(f"data/split/images.csv: missing column {col!r}")
     history: list[dict] = []
+    hashes: dict[str, str] = {}  # image path -> image_hash, computed once per image
     if model in EMBEDDED_MODELS:
         if train_embedded:
             vqa, history = get_embedded_model(model, qa, image_split, load, settings, device,
-                                              model_dir, cache_dir, scenes)
+                                              model_dir, cache_dir, scenes, hashes)
         elif (model_dir / "config.json").is_file():
             vqa = load_vqa_model(model_dir, kind="vilt", device=device)
         else:
@@ -215,15 +226,15 @@ def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None,
         vqa = load_vqa_model(model, kind=kind, device=device)  # type: ignore[arg-type]
         _reset_dir(model_dir)
         save_vqa(vqa, model_dir)  # the served model then needs no hub either
-    (model_dir / SCORER_SETTINGS).write_text(json.dumps(
-        {"source": str(model), "kind": vqa.kind, "max_questions": max_questions,
-         "fingerprint": vqa.fingerprint}, indent=2) + "\n", encoding="utf-8")
+    write_json(model_dir / SCORER_SETTINGS,
+               {"source": str(model), "kind": vqa.kind, "max_questions": max_questions,
+                "fingerprint": vqa.fingerprint})
 
     cache = AnswerCache(cache_dir) if cache_dir is not None else None
     scorer = VqaScorer(vqa, cache=cache, batch_size=infer_batch_size,
                        max_questions=max_questions, progress=True)
     table = image_split[["pair_id", "image", "slot", "split", "prompt"]]
-    answers = scorer.score_table(table, load)
+    answers = scorer.score_table(table, load, hashes)
     answers = answers[ANSWER_COLUMNS + ["split"]]
     scores = _pairs_to_scores(answers, pairs)
 
@@ -248,7 +259,7 @@ def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None,
             paths = list(positions)
             p = scorer.answer([(lambda p=p: load(p)) for p in paths],
                               [(positions[i], q) for i, q in zip(val_qa["image"], val_qa["question"])],
-                              hashes=[image_hash(load(p)) for p in paths])
+                              hashes=[hashes[p] for p in paths])
             labels = (val_qa["answer"] == "yes").astype(int).to_numpy()
             metrics["vqa_answer_accuracy"] = answer_accuracy(p, labels)
             for kind_name, idx in val_qa.groupby("kind").indices.items():

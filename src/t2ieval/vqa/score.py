@@ -10,7 +10,6 @@ PNG file and the same picture sent as base64 share their answers.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import sqlite3
 from pathlib import Path
@@ -22,11 +21,16 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from t2ieval.io import read_json
 from t2ieval.vqa.model import Kind, VqaModel, load_vqa_model
 from t2ieval.vqa.parse import Description, parse_prompts
 from t2ieval.vqa.questions import Question, d_score, make_questions
 
 log = logging.getLogger(__name__)
+
+SCORER_SETTINGS = "t2ieval_vqa.json"  # written beside a stage's model: how it is to be used
+DEFAULT_MAX_QUESTIONS = 12
+_UNSET = object()  # "not given", so that an explicit max_questions=12 is honoured
 
 CACHE_FILE = "answers.sqlite"
 
@@ -97,7 +101,7 @@ class VqaScorer:
     """
 
     def __init__(self, vqa: VqaModel, cache: AnswerCache | None = None, batch_size: int = 64,
-                 max_questions: int | None = 12, progress: bool = False):
+                 max_questions: int | None = DEFAULT_MAX_QUESTIONS, progress: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.vqa = vqa
@@ -112,17 +116,17 @@ class VqaScorer:
     @classmethod
     def load(cls, model_dir_or_name: str | Path, device: str = "auto", kind: Kind = "auto",
              cache_dir: str | Path | None = None, batch_size: int = 64,
-             max_questions: int | None = 12) -> "VqaScorer":
+             max_questions: int | None | object = _UNSET) -> "VqaScorer":
         """Load a VQA model once (local folder or hub name) and wrap it in a scorer.
 
-        A folder written by the ``run_vqa`` stage also holds ``t2ieval_vqa.json``; its question
-        cap is used unless ``max_questions`` is given explicitly.
+        A folder written by the ``run_vqa`` stage also holds :data:`SCORER_SETTINGS`; its
+        question cap is used unless ``max_questions`` is given (None: no cap). Default cap: 12.
         """
         vqa = load_vqa_model(model_dir_or_name, kind=kind, device=device)
-        settings = Path(model_dir_or_name) / "t2ieval_vqa.json"
-        if max_questions == 12 and settings.is_file():
-            max_questions = json.loads(settings.read_text(encoding="utf-8")).get(
-                "max_questions", max_questions)
+        if max_questions is _UNSET:
+            settings = Path(model_dir_or_name) / SCORER_SETTINGS
+            saved = read_json(settings) if settings.is_file() else {}
+            max_questions = saved.get("max_questions", DEFAULT_MAX_QUESTIONS)
         cache = AnswerCache(cache_dir) if cache_dir is not None else None
         return cls(vqa, cache=cache, batch_size=batch_size, max_questions=max_questions)
 
@@ -211,19 +215,23 @@ class VqaScorer:
                       for i in range(len(images))])
         return d, answers
 
-    def score_table(self, rows: pd.DataFrame, load: Callable[[str], Image.Image]) -> pd.DataFrame:
+    def score_table(self, rows: pd.DataFrame, load: Callable[[str], Image.Image],
+                    hashes: dict[str, str] | None = None) -> pd.DataFrame:
         """Answers for a table of images (columns ``image`` path and ``prompt``; others kept).
 
         Returns one row per (image, question) with the input columns plus ``question``,
         ``kind`` and ``p_yes``. ``load(path)`` opens an image; it is called to hash each image
-        and again only for images with uncached answers.
+        not already in ``hashes`` (path -> :func:`image_hash`, filled in place) and again only
+        for images with uncached answers.
         """
         for col in ("image", "prompt"):
             if col not in rows.columns:
                 raise ValueError(f"score_table: missing column {col!r}; found {list(rows.columns)}")
         paths = list(dict.fromkeys(rows["image"]))
-        hashes = [image_hash(load(p)) for p in tqdm(paths, desc="hashing images", unit="image",
-                                                     disable=not self.progress, mininterval=2.0)]
+        hashes = {} if hashes is None else hashes
+        for p in tqdm([p for p in paths if p not in hashes], desc="hashing images", unit="image",
+                      disable=not self.progress, mininterval=2.0):
+            hashes[p] = image_hash(load(p))
         position = {p: i for i, p in enumerate(paths)}
         parsed = self.questions_for(list(rows["prompt"]))
         records, requests = [], []
@@ -232,7 +240,7 @@ class VqaScorer:
                 records.append({**rec, "question": q.text, "kind": q.kind})
                 requests.append((position[rec["image"]], q.text))
         loaders = [(lambda p=p: load(p)) for p in paths]
-        p_yes = self.answer(loaders, requests, hashes=hashes)
+        p_yes = self.answer(loaders, requests, hashes=[hashes[p] for p in paths])
         out = pd.DataFrame(records)
         out["p_yes"] = p_yes
         return out
@@ -240,8 +248,3 @@ class VqaScorer:
 
 def _materialise(img: ImageSource) -> Image.Image:
     return img() if callable(img) else img
-
-
-def d_scores_from_answers(answers: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Mean ``p_yes`` per group ``by`` (e.g. ``["pair_id", "slot"]``) as column ``d``."""
-    return answers.groupby(list(by), sort=False)["p_yes"].mean().rename("d").reset_index()
