@@ -93,8 +93,9 @@ def score_pairs(scorer: ClipScorer, pairs: pd.DataFrame, chunk: int = 256,
     for start in tqdm(range(0, len(records), chunk), desc=desc, unit="chunk", leave=False):
         part = records[start:start + chunk]
         prompts = [r["prompt"] for r in part]
-        s1 = scorer.score(prompts, [load_image(r["image_1"]) for r in part])
-        s2 = scorer.score(prompts, [load_image(r["image_2"]) for r in part])
+        images = [load_image(r["image_1"]) for r in part] + [load_image(r["image_2"]) for r in part]
+        both = scorer.score(prompts + prompts, images)  # each prompt encoded once for its pair
+        s1, s2 = both[:len(part)], both[len(part):]
         for r, a, b in zip(part, s1, s2):
             rows.append({"pair_id": r["pair_id"], "split": r.get("split", ""),
                          "score_1": float(a), "score_2": float(b)})
