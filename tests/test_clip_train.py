@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -88,16 +87,15 @@ def test_heads_mode_trains_only_heads_on_cached_embeddings(tmp_path):
     torch.manual_seed(0)
     bundle = create_clip("t2i-micro")
     backbone_before = {k: v.clone() for k, v in bundle.model.clip.state_dict().items()}
-    head_before = bundle.model.image_head.weight.detach().clone()
     result = finetune(pairs, pairs, _cfg(train="heads", epochs=3, lr=1e-2, batch_size=4,
                                          temperature=0.1),
                       seed=0, device=pick_device("cpu"), bundle=bundle)
     after = result.bundle.model
     for k, v in after.clip.state_dict().items():
         assert torch.equal(v, backbone_before[k]), k
-    if result.best_epoch > 0:
-        assert not torch.equal(after.image_head.weight, head_before)
     assert all(np.isfinite(r["train_loss"]) for r in result.curve)
+    # frozen backbone and fixed temperature: only the heads can move the loss
+    assert result.curve[-1]["train_loss"] < result.curve[0]["train_loss"]
 
 
 def test_last_blocks_unlocks_only_the_final_blocks():
@@ -132,4 +130,3 @@ def test_batch_size_must_split_over_ranks(tmp_path):
         make_loader(list(range(10)), 5, DistContext(rank=0, world_size=2), seed=0, num_workers=0)
     loader, _ = make_loader(list(range(10)), 4, DistContext(), seed=0, num_workers=0)
     assert sum(len(b) for b in loader) == 10
-    assert dataclasses.is_dataclass(_cfg())

@@ -114,7 +114,7 @@ def test_tiny_blip_loads_by_auto_kind_and_scores_yes(tiny_blip):
 
 
 def test_forcing_the_wrong_kind_fails_clearly(tiny_blip):
-    with pytest.raises(Exception):
+    with pytest.raises(VqaModelError, match="yes"):
         load_vqa_model(tiny_blip, kind="vilt", device="cpu")
 
 
