@@ -46,7 +46,7 @@ DEFAULT_ENTROPY_SPECS: tuple[FeatureSpec, ...] = (
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """One decoded image as every family reads it: 8-bit RGB ``(H, W, 3)`` and luminance ``(H, W)``."""
+    """One decoded image as every family reads it: 8-bit RGB ``(H, W, 3)``, luminance ``(H, W)``."""
 
     rgb: np.ndarray
     lum: np.ndarray

@@ -2,7 +2,8 @@
 
 Every feature is a deterministic function of the 8-bit RGB pixels ``R, G, B`` and the 8-bit
 luminance ``L`` (PIL's ``L``, ``(299 R + 587 G + 114 B) / 1000``, from
-:func:`t2ieval.images.to_luminance`), both indexed ``[row, column]``. Means and sums run over the pixels named; grey levels are 0..255.
+:func:`t2ieval.images.to_luminance`), both indexed ``[row, column]``. Means and sums run over
+the pixels named; grey levels are 0..255.
 The features, in :func:`feature_names` order:
 
 ``hc_sharp_s1``, ``hc_sharp_s2``
