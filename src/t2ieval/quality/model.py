@@ -1,0 +1,397 @@
+"""Linear models on the quality features, with the regularisation chosen by prompt-grouped CV.
+
+Two kinds, chosen by a string:
+
+``pairwise`` (the default)
+    Features are standardised (``z(x) = (x - mean) / sd`` over the image slots of the training
+    pairs); a logistic regression **without intercept** is fitted on the differences
+    ``z(x_1) - z(x_2)`` labelled 1 when image 1 is preferred, together with the swapped
+    differences ``z(x_2) - z(x_1)`` and the opposite labels. An image's score is the linear score
+    ``s(x) = w . z(x)``; the probability that image 1 is preferred is
+    ``sigmoid(s(x_1) - s(x_2))``.
+``image``
+    Standardised features and a logistic regression with intercept on single images (every image
+    slot of the training pairs, labelled 1 if it is the pair's preferred image, as
+    ``data.split.image_table`` lays them out). An image's score is ``P(good)``; a pair's
+    probability is ``sigmoid(logit P_1 - logit P_2)``.
+
+For both kinds a pair's probability is computed from ``t = d_1 - d_2`` (``d`` the linear
+decision value) symmetrically, so swapping the two images gives exactly ``1 - p``.
+
+The inverse regularisation ``C`` is chosen from a fixed grid by **prompt-grouped inner
+cross-validation on the training pairs only** (``GroupKFold`` over
+``data.split.prompt_key(prompt)``, shuffled with the seed): for each ``C`` the scaler and the
+regression are refitted on the inner training folds and scored by the pairwise accuracy (tie =
+0.5) pooled over the held-out folds; the best ``C`` wins, a tie going to the smaller ``C``
+(stronger regularisation). The final model is then fitted on all training pairs with that ``C``.
+Everything is deterministic given the seed (``lbfgs`` has no randomness).
+
+A saved model is a folder with ``model.skops`` (a fitted ``StandardScaler -> LogisticRegression``
+pipeline, loaded with ``skops.io`` and an explicit trusted-type list, never pickle) and
+``quality_config.json`` (kind, families, entropy feature list, column order, chosen ``C``, the
+inner-CV scores).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from t2ieval.data.split import prompt_key
+from t2ieval.entropy.features import FeatureSpec
+from t2ieval.metrics import verdicts
+from t2ieval.quality.families import (
+    DEFAULT_ENTROPY_SPECS,
+    check_families,
+    feature_names,
+    image_feature_vector,
+)
+
+log = logging.getLogger(__name__)
+
+KINDS: tuple[str, ...] = ("pairwise", "image")
+DEFAULT_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+DEFAULT_INNER_FOLDS = 5
+MAX_ITER = 5000
+
+MODEL_FILE = "model.skops"
+CONFIG_FILE = "quality_config.json"
+FORMAT_VERSION = 1
+
+TRUSTED_TYPES: tuple[str, ...] = ()
+"""Types beyond skops' defaults a quality model may contain (none: scaler, regression and
+pipeline are skops defaults); anything else is refused on load."""
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+def pair_correctness(score_1: np.ndarray, score_2: np.ndarray,
+                     preferred: np.ndarray) -> np.ndarray:
+    """Per-pair credit: 1 if the preferred image (1 or 2) scores higher, 0 if lower, 0.5 on an
+    exact tie (the project's one tie rule, ``metrics.pairwise_accuracy``)."""
+    pref = np.asarray(preferred).astype(int)
+    v = verdicts(score_1, score_2)
+    if v.shape != pref.shape:
+        raise ValueError(f"scores and preferred differ in length: {v.shape} vs {pref.shape}")
+    if not np.isin(pref, (1, 2)).all():
+        raise ValueError("preferred must be 1 or 2 for every pair")
+    return np.where(v == 0, 0.5, (v == pref).astype(np.float64))
+
+
+def symmetric_sigmoid(t: np.ndarray) -> np.ndarray:
+    """``sigmoid(t)`` computed so that ``symmetric_sigmoid(-t) == 1 - symmetric_sigmoid(t)``
+    exactly in floating point: ``sigmoid(t)`` for ``t >= 0``, ``1 - sigmoid(-t)`` otherwise (for
+    ``e = sigmoid(|t|)`` in ``[0.5, 1]`` both ``1 - e`` and ``1 - (1 - e)`` are exact)."""
+    t = np.asarray(t, dtype=np.float64)
+    e = 1.0 / (1.0 + np.exp(-np.abs(t)))
+    return np.where(t >= 0, e, 1.0 - e)
+
+
+def pair_matrices(features: pd.DataFrame, pairs: pd.DataFrame,
+                  columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrices ``X1, X2`` of the pairs' two images, looked up by the ``image`` column.
+
+    ``features`` has ``image`` plus ``columns``; ``pairs`` has ``image_1, image_2``. A missing
+    column or image is an error naming it.
+    """
+    missing = [c for c in ["image", *columns] if c not in features.columns]
+    if missing:
+        raise ValueError(f"feature table lacks column(s) {missing}")
+    for col in ("image_1", "image_2"):
+        if col not in pairs.columns:
+            raise ValueError(f"pairs table lacks column {col!r}")
+    if features["image"].duplicated().any():
+        dup = features.loc[features["image"].duplicated(), "image"].iloc[0]
+        raise ValueError(f"feature table lists image {dup!r} twice")
+    table = features.set_index("image")[list(columns)]
+    out = []
+    for col in ("image_1", "image_2"):
+        absent = ~pairs[col].isin(table.index)
+        if absent.any():
+            row = pairs.loc[absent].iloc[0]
+            raise ValueError(f"{int(absent.sum())} pair(s) have no features for {col}, e.g. "
+                             f"{row[col]!r}" + (f" (pair {row['pair_id']})"
+                                                if "pair_id" in pairs.columns else ""))
+        out.append(table.loc[pairs[col]].to_numpy(dtype=np.float64))
+    return out[0], out[1]
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown quality model kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return kind
+
+
+def _check_training(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
+                    prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray]:
+    X1 = np.asarray(X1, dtype=np.float64)
+    X2 = np.asarray(X2, dtype=np.float64)
+    pref = np.asarray(preferred)
+    groups = np.asarray([prompt_key(str(p)) for p in prompts])
+    if X1.ndim != 2 or X1.shape != X2.shape:
+        raise ValueError(f"X1 and X2 must be (n_pairs, n_features) of one shape, got "
+                         f"{X1.shape} and {X2.shape}")
+    if not (len(pref) == len(groups) == X1.shape[0]):
+        raise ValueError(f"{X1.shape[0]} feature rows, {len(pref)} preferred labels and "
+                         f"{len(groups)} prompts: one each per pair")
+    if X1.shape[0] == 0:
+        raise ValueError("no training pairs")
+    for name, X in (("X1", X1), ("X2", X2)):
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        if bad.size:
+            raise ValueError(f"{name} rows {bad[:10].tolist()} hold NaN or infinite values")
+    if not np.isin(pref, (1, 2)).all():
+        raise ValueError("preferred must be 1 or 2 for every pair")
+    return X1, X2, pref.astype(np.int64), groups
+
+
+# ---- fitting -----------------------------------------------------------------------------------
+def _fit_pipeline(kind: str, X1: np.ndarray, X2: np.ndarray, pref: np.ndarray,
+                  C: float) -> Pipeline:
+    """Scaler + regression of ``kind`` fitted on the given pairs with inverse penalty ``C``."""
+    scaler = StandardScaler().fit(np.vstack([X1, X2]))
+    if kind == "pairwise":
+        diff = scaler.transform(X1) - scaler.transform(X2)
+        y = (pref == 1).astype(np.int64)
+        reg = LogisticRegression(C=C, fit_intercept=False, max_iter=MAX_ITER)
+        reg.fit(np.vstack([diff, -diff]), np.concatenate([y, 1 - y]))
+    else:
+        Z = scaler.transform(np.vstack([X1, X2]))
+        y = np.concatenate([(pref == 1), (pref == 2)]).astype(np.int64)
+        reg = LogisticRegression(C=C, fit_intercept=True, max_iter=MAX_ITER)
+        reg.fit(Z, y)
+    return Pipeline([("scale", scaler), ("logreg", reg)])
+
+
+def _decision(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
+    return np.asarray(pipeline.decision_function(X), dtype=np.float64)
+
+
+def inner_cv_scores(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
+                    prompts: Sequence[str], kind: str = "pairwise",
+                    c_grid: Sequence[float] = DEFAULT_C_GRID,
+                    n_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0) -> dict[float, float]:
+    """Pooled held-out pairwise accuracy of every ``C`` under prompt-grouped ``GroupKFold``.
+
+    Uses ``min(n_folds, number of prompts)`` folds; needs at least two prompts.
+    """
+    X1, X2, pref, groups = _check_training(X1, X2, preferred, prompts)
+    kind = _check_kind(kind)
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ValueError(f"inner cross-validation needs at least 2 prompts, got {n_groups}")
+    folds = GroupKFold(n_splits=min(int(n_folds), n_groups), shuffle=True, random_state=seed)
+    splits = list(folds.split(X1, pref, groups))
+    scores: dict[float, float] = {}
+    for C in c_grid:
+        credit = 0.0
+        for train, test in splits:
+            pipe = _fit_pipeline(kind, X1[train], X2[train], pref[train], float(C))
+            credit += float(pair_correctness(_decision(pipe, X1[test]), _decision(pipe, X2[test]),
+                                             pref[test]).sum())
+        scores[float(C)] = credit / len(pref)
+    return scores
+
+
+def choose_c(scores: dict[float, float]) -> float:
+    """The ``C`` of the highest inner-CV accuracy; ties go to the smaller ``C``."""
+    best = max(scores.values())
+    return min(c for c, s in scores.items() if s == best)
+
+
+@dataclass
+class QualityModel:
+    """A fitted quality model: a ``StandardScaler -> LogisticRegression`` pipeline plus the
+    feature layout it was trained on."""
+
+    kind: str
+    pipeline: Pipeline
+    families: tuple[str, ...]
+    entropy_specs: tuple[FeatureSpec, ...]
+    columns: list[str]
+    C: float
+    cv_scores: dict[float, float] = field(default_factory=dict)
+    seed: int = 0
+    inner_folds: int = DEFAULT_INNER_FOLDS
+
+    def __post_init__(self) -> None:
+        _check_kind(self.kind)
+        self.families = check_families(self.families)
+        specs = tuple(FeatureSpec.from_any(s) for s in self.entropy_specs)
+        self.entropy_specs = specs
+        expected = feature_names(self.families, specs)
+        if list(self.columns) != expected:
+            raise ValueError(f"columns {list(self.columns)[:5]}... do not match the families "
+                             f"{self.families}, which give {expected[:5]}... "
+                             f"({len(expected)} columns)")
+        n_in = getattr(self.pipeline, "n_features_in_", len(expected))
+        if n_in != len(expected):
+            raise ValueError(f"the fitted pipeline expects {n_in} features, the families give "
+                             f"{len(expected)}")
+
+    # ---- scoring -------------------------------------------------------------------------------
+    def _matrix(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.columns):
+            raise ValueError(f"expected a feature matrix with {len(self.columns)} columns "
+                             f"({', '.join(self.families)}), got shape {X.shape}")
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        if bad.size:
+            raise ValueError(f"feature rows {bad[:10].tolist()} hold NaN or infinite values")
+        return X
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        """Linear decision value per row: ``w . z(x)`` (pairwise) or the logit of ``P(good)``."""
+        X = self._matrix(X)
+        if X.shape[0] == 0:
+            return np.empty(0)
+        return _decision(self.pipeline, X)
+
+    def image_scores(self, X: np.ndarray) -> np.ndarray:
+        """Image score per feature row: ``w . z(x)`` (pairwise kind) or ``P(good)`` (image kind)."""
+        d = self.decision(X)
+        return d if self.kind == "pairwise" else symmetric_sigmoid(d)
+
+    def pair_proba(self, X1: np.ndarray, X2: np.ndarray) -> np.ndarray:
+        """Probability that image 1 is preferred, ``sigmoid(d_1 - d_2)``; swapping the images
+        gives exactly ``1 - p``."""
+        d1, d2 = self.decision(X1), self.decision(X2)
+        if d1.shape != d2.shape:
+            raise ValueError(f"X1 and X2 hold {d1.shape[0]} and {d2.shape[0]} rows")
+        return symmetric_sigmoid(d1 - d2)
+
+    def featurize(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Feature matrix (columns :attr:`columns`) of PIL images; errors name the image index."""
+        rows = []
+        for i, img in enumerate(images):
+            try:
+                rows.append(image_feature_vector(img, self.families, self.entropy_specs))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"image {i}: {exc}") from exc
+        return np.vstack(rows) if rows else np.empty((0, len(self.columns)))
+
+    def score(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Image score of each PIL image (see :meth:`image_scores`)."""
+        return self.image_scores(self.featurize(images))
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "families": list(self.families),
+            "entropy_features": [s.to_dict() for s in self.entropy_specs],
+            "columns": list(self.columns),
+            "C": self.C,
+            "cv_scores": [[c, s] for c, s in self.cv_scores.items()],
+            "seed": self.seed,
+            "inner_folds": self.inner_folds,
+            "score": ("w . z(x), the linear score of the pairwise logistic model"
+                      if self.kind == "pairwise" else "P(good) of the image-level model"),
+        }
+
+    def save(self, model_dir: str | Path) -> Path:
+        """Write ``model.skops`` and ``quality_config.json`` into ``model_dir``."""
+        import skops.io as sio
+
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        sio.dump(self.pipeline, model_dir / MODEL_FILE)
+        with (model_dir / CONFIG_FILE).open("w", encoding="utf-8") as fh:
+            json.dump(self.config(), fh, indent=2)
+            fh.write("\n")
+        log.info("saved %s quality model (%s, C=%g) to %s", self.kind, ",".join(self.families),
+                 self.C, model_dir)
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> "QualityModel":
+        """Load a model written by :meth:`save`, refusing any type outside skops' defaults and
+        :data:`TRUSTED_TYPES`."""
+        import skops.io as sio
+
+        model_dir = Path(model_dir)
+        model_path, config_path = model_dir / MODEL_FILE, model_dir / CONFIG_FILE
+        for path in (model_path, config_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: missing; not a saved quality model folder")
+        try:
+            with config_path.open(encoding="utf-8") as fh:
+                config = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{config_path}: not valid JSON ({exc})") from exc
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{config_path}: unsupported quality model config "
+                             f"(format_version {config.get('format_version')!r}, "
+                             f"expected {FORMAT_VERSION})")
+        missing = [k for k in ("kind", "families", "entropy_features", "columns", "C")
+                   if k not in config]
+        if missing:
+            raise ValueError(f"{config_path}: missing key(s) {missing}")
+        untrusted = [t for t in sio.get_untrusted_types(file=model_path)
+                     if t not in TRUSTED_TYPES]
+        if untrusted:
+            raise ValueError(f"{model_path}: refuses to load types outside the quality model's "
+                             f"trusted list: {untrusted}")
+        pipeline = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+        return cls(kind=config["kind"], pipeline=pipeline, families=tuple(config["families"]),
+                   entropy_specs=tuple(FeatureSpec.from_any(s)
+                                       for s in config["entropy_features"]),
+                   columns=list(config["columns"]), C=float(config["C"]),
+                   cv_scores={float(c): float(s) for c, s in config.get("cv_scores", [])},
+                   seed=int(config.get("seed", 0)),
+                   inner_folds=int(config.get("inner_folds", DEFAULT_INNER_FOLDS)))
+
+
+def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
+                      prompts: Sequence[str], *, kind: str = "pairwise",
+                      families: str | Iterable[str] = "all",
+                      entropy_specs: Iterable[object] | None = None,
+                      c_grid: Sequence[float] = DEFAULT_C_GRID,
+                      inner_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0) -> QualityModel:
+    """Fit a quality model on training pairs, ``C`` chosen by prompt-grouped inner CV.
+
+    Args:
+        X1, X2: features of each pair's image 1 and image 2, columns
+            ``feature_names(families, entropy_specs)``.
+        preferred: 1 or 2 per pair. prompts: the pair's prompt (grouped by ``prompt_key``).
+        kind: ``"pairwise"`` or ``"image"`` (see the module docstring).
+        c_grid: candidate inverse penalties; a single value skips the inner CV.
+        inner_folds: ``GroupKFold`` folds (at most the number of prompts); seed shuffles them.
+    """
+    kind = _check_kind(kind)
+    fams = check_families(families)
+    specs = DEFAULT_ENTROPY_SPECS if entropy_specs is None else tuple(
+        FeatureSpec.from_any(s) for s in entropy_specs)
+    columns = feature_names(fams, specs)
+    X1, X2, pref, groups = _check_training(X1, X2, preferred, prompts)
+    if X1.shape[1] != len(columns):
+        raise ValueError(f"features have {X1.shape[1]} columns; families {fams} give "
+                         f"{len(columns)}")
+    grid = [float(c) for c in c_grid]
+    if not grid or any(not (c > 0 and math.isfinite(c)) for c in grid):
+        raise ValueError(f"c_grid must hold positive finite values, got {list(c_grid)}")
+    if len(grid) == 1:
+        scores: dict[float, float] = {}
+        C = grid[0]
+    else:
+        scores = inner_cv_scores(X1, X2, pref, list(groups), kind, grid, inner_folds, seed)
+        C = choose_c(scores)
+    log.info("%s quality model (%s): C=%g from inner CV %s", kind, ",".join(fams), C,
+             {f"{c:g}": round(s, 4) for c, s in scores.items()})
+    pipeline = _fit_pipeline(kind, X1, X2, pref, C)
+    return QualityModel(kind=kind, pipeline=pipeline, families=fams, entropy_specs=specs,
+                        columns=columns, C=C, cv_scores=scores, seed=seed,
+                        inner_folds=inner_folds)
