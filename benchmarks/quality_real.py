@@ -42,7 +42,7 @@ from t2ieval.quality import (
     pair_correctness,
     pair_matrices,
 )
-from t2ieval.quality.model import DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, KINDS
+from t2ieval.quality.model import DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, KINDS, SELECTIONS
 from t2ieval.uncertainty import bootstrap_accuracy_interval
 
 log = logging.getLogger("quality_real")
@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--outer-folds", type=int, default=0,
                         help="0: leave-one-prompt-out; k: GroupKFold(k) over prompts")
     parser.add_argument("--inner-folds", type=int, default=DEFAULT_INNER_FOLDS)
+    parser.add_argument("--selection", default="accuracy", choices=SELECTIONS,
+                        help="inner-CV score that chooses C")
+    parser.add_argument("--inner-repeats", type=int, default=1,
+                        help="reshuffled repetitions of the inner CV (scores averaged)")
     parser.add_argument("--max-prompts", type=int, default=None,
                         help="use only the first N prompts (in pairs.csv order), for quick runs")
     parser.add_argument("--n-boot", type=int, default=2000)
@@ -112,7 +116,8 @@ def outer_splits(groups: np.ndarray, outer_folds: int, seed: int):
 
 
 def cross_validate(features: pd.DataFrame, pairs: pd.DataFrame, families: tuple[str, ...],
-                   splits, kind: str, inner_folds: int, seed: int) -> dict:
+                   splits, kind: str, inner_folds: int, seed: int,
+                   selection: str = "accuracy", inner_repeats: int = 1) -> dict:
     columns = feature_names(families)
     X1, X2 = pair_matrices(features, pairs, columns)
     pref = pairs["preferred"].to_numpy()
@@ -122,7 +127,8 @@ def cross_validate(features: pd.DataFrame, pairs: pd.DataFrame, families: tuple[
     for train, test in splits:
         model = fit_quality_model(X1[train], X2[train], pref[train], prompts[train], kind=kind,
                                   families=families, c_grid=DEFAULT_C_GRID,
-                                  inner_folds=inner_folds, seed=seed)
+                                  inner_folds=inner_folds, seed=seed, selection=selection,
+                                  inner_repeats=inner_repeats)
         credit[test] = pair_correctness(model.image_scores(X1[test]),
                                         model.image_scores(X2[test]), pref[test])
         chosen.append(model.C)
@@ -168,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {data}")
     print(f"{len(pairs)} pairs, {len(np.unique(groups))} prompts, {len(images)} images; "
           f"features in {feature_s:.1f} s; outer CV: {protocol}; inner CV: "
-          f"GroupKFold({args.inner_folds}) over the training prompts, C grid "
-          f"{', '.join(f'{c:g}' for c in DEFAULT_C_GRID)}; kind: {args.kind}")
+          f"GroupKFold({args.inner_folds}) x {args.inner_repeats} over the training prompts, "
+          f"C by {args.selection} from {', '.join(f'{c:g}' for c in DEFAULT_C_GRID)}; "
+          f"kind: {args.kind}")
     print(f"95 % intervals: bootstrap over prompt groups, {args.n_boot} resamples, "
           f"seed {args.seed}; ties count 0.5")
 
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, fams in model_sets:
         t0 = time.perf_counter()
         res = cross_validate(features, pairs, fams, splits, args.kind, args.inner_folds,
-                             args.seed)
+                             args.seed, args.selection, args.inner_repeats)
         low, high = bootstrap_accuracy_interval(res["credit"], groups, n=args.n_boot,
                                                 seed=args.seed)
         c_counts = Counter(f"{c:g}" for c in res["C"])
@@ -209,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"data": str(data), "n_pairs": int(len(pairs)),
                    "n_prompts": int(len(np.unique(groups))), "n_images": len(images),
-                   "outer_cv": protocol, "inner_folds": args.inner_folds, "kind": args.kind,
+                   "outer_cv": protocol, "inner_folds": args.inner_folds,
+                   "inner_repeats": args.inner_repeats, "selection": args.selection,
+                   "kind": args.kind,
                    "c_grid": list(DEFAULT_C_GRID), "n_boot": args.n_boot, "seed": args.seed,
                    "rows": rows}
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -183,3 +183,19 @@ def test_pair_matrices_look_up_images_and_name_the_missing_one():
         pair_matrices(features, pairs, ["f1"])
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['f3'\]"):
         pair_matrices(features, pairs, ["f3"])
+
+
+def test_log_loss_selection_and_repeated_inner_cv():
+    X1, X2, pref, prompts = synthetic_pairs(seed=2)
+    scores = inner_cv_scores(X1, X2, pref, prompts, c_grid=(0.001, 1.0), n_folds=3, seed=0,
+                             selection="log_loss")
+    assert all(s < 0 for s in scores.values())  # minus a mean log loss
+    assert scores[1.0] > scores[0.001]  # the signal is strong: little penalty fits better
+    model = fit_quality_model(X1, X2, pref, prompts, families=FAMS, selection="log_loss",
+                              inner_repeats=2, seed=0)
+    again = fit_quality_model(X1, X2, pref, prompts, families=FAMS, selection="log_loss",
+                              inner_repeats=2, seed=0)
+    assert model.C == again.C and model.cv_scores == again.cv_scores
+    assert (model.selection, model.inner_repeats) == ("log_loss", 2)
+    with pytest.raises(ValueError, match="unknown C selection 'auc'; known: accuracy, log_loss"):
+        fit_quality_model(X1, X2, pref, prompts, families=FAMS, selection="auc")

@@ -21,10 +21,13 @@ decision value) symmetrically, so swapping the two images gives exactly ``1 - p`
 The inverse regularisation ``C`` is chosen from a fixed grid by **prompt-grouped inner
 cross-validation on the training pairs only** (``GroupKFold`` over
 ``data.split.prompt_key(prompt)``, shuffled with the seed): for each ``C`` the scaler and the
-regression are refitted on the inner training folds and scored by the pairwise accuracy (tie =
-0.5) pooled over the held-out folds; the best ``C`` wins, a tie going to the smaller ``C``
-(stronger regularisation). The final model is then fitted on all training pairs with that ``C``.
-Everything is deterministic given the seed (``lbfgs`` has no randomness).
+regression are refitted on the inner training folds and scored on the held-out folds, by default
+by the pooled pairwise accuracy (tie = 0.5; ``selection="log_loss"`` uses the mean pairwise log
+loss instead, ``inner_repeats > 1`` averages over reshuffled fold assignments); the best ``C``
+wins, a tie going to the smaller ``C`` (stronger regularisation). The final model is then fitted
+on all training pairs with that ``C``. Everything is deterministic given the seed (``lbfgs`` has
+no randomness). With few prompts the accuracy-chosen ``C`` depends visibly on the fold
+assignment: ``benchmarks/quality_real.py`` shows how much.
 
 A saved model is a folder with ``model.skops`` (a fitted ``StandardScaler -> LogisticRegression``
 pipeline, loaded with ``skops.io`` and an explicit trusted-type list, never pickle) and
@@ -64,6 +67,7 @@ log = logging.getLogger(__name__)
 KINDS: tuple[str, ...] = ("pairwise", "image")
 DEFAULT_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 DEFAULT_INNER_FOLDS = 5
+SELECTIONS: tuple[str, ...] = ("accuracy", "log_loss")
 MAX_ITER = 5000
 
 MODEL_FILE = "model.skops"
@@ -182,31 +186,48 @@ def _decision(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
 def inner_cv_scores(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
                     prompts: Sequence[str], kind: str = "pairwise",
                     c_grid: Sequence[float] = DEFAULT_C_GRID,
-                    n_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0) -> dict[float, float]:
-    """Pooled held-out pairwise accuracy of every ``C`` under prompt-grouped ``GroupKFold``.
+                    n_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0,
+                    selection: str = "accuracy", repeats: int = 1) -> dict[float, float]:
+    """Held-out score of every ``C`` under prompt-grouped ``GroupKFold`` (higher is better).
 
-    Uses ``min(n_folds, number of prompts)`` folds; needs at least two prompts.
+    ``selection="accuracy"``: pairwise accuracy (tie = 0.5) pooled over the held-out pairs;
+    ``"log_loss"``: minus the mean held-out pairwise log loss ``-log p(preferred)``. With
+    ``repeats > 1`` the folds are reshuffled (seeds ``seed, seed + 1, ...``) and the scores
+    averaged, which steadies the choice on few prompts. Uses ``min(n_folds, number of prompts)``
+    folds; needs at least two prompts.
     """
     X1, X2, pref, groups = _check_training(X1, X2, preferred, prompts)
     kind = _check_kind(kind)
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown C selection {selection!r}; known: {', '.join(SELECTIONS)}")
+    if int(repeats) < 1:
+        raise ValueError(f"inner CV repeats must be at least 1, got {repeats}")
     n_groups = len(np.unique(groups))
     if n_groups < 2:
         raise ValueError(f"inner cross-validation needs at least 2 prompts, got {n_groups}")
-    folds = GroupKFold(n_splits=min(int(n_folds), n_groups), shuffle=True, random_state=seed)
-    splits = list(folds.split(X1, pref, groups))
+    splits = []
+    for r in range(int(repeats)):
+        folds = GroupKFold(n_splits=min(int(n_folds), n_groups), shuffle=True,
+                           random_state=seed + r)
+        splits += list(folds.split(X1, pref, groups))
     scores: dict[float, float] = {}
     for C in c_grid:
-        credit = 0.0
+        total = 0.0
         for train, test in splits:
             pipe = _fit_pipeline(kind, X1[train], X2[train], pref[train], float(C))
-            credit += float(pair_correctness(_decision(pipe, X1[test]), _decision(pipe, X2[test]),
-                                             pref[test]).sum())
-        scores[float(C)] = credit / len(pref)
+            d1, d2 = _decision(pipe, X1[test]), _decision(pipe, X2[test])
+            if selection == "accuracy":
+                total += float(pair_correctness(d1, d2, pref[test]).sum())
+            else:
+                # log p(preferred) = -log(1 + exp(-t)) with t the preferred image's margin
+                t = np.where(pref[test] == 1, d1 - d2, d2 - d1)
+                total -= float(np.logaddexp(0.0, -t).sum())
+        scores[float(C)] = total / (len(pref) * int(repeats))
     return scores
 
 
 def choose_c(scores: dict[float, float]) -> float:
-    """The ``C`` of the highest inner-CV accuracy; ties go to the smaller ``C``."""
+    """The ``C`` of the highest inner-CV score; ties go to the smaller ``C``."""
     best = max(scores.values())
     return min(c for c, s in scores.items() if s == best)
 
@@ -225,6 +246,8 @@ class QualityModel:
     cv_scores: dict[float, float] = field(default_factory=dict)
     seed: int = 0
     inner_folds: int = DEFAULT_INNER_FOLDS
+    selection: str = "accuracy"
+    inner_repeats: int = 1
 
     def __post_init__(self) -> None:
         _check_kind(self.kind)
@@ -298,6 +321,8 @@ class QualityModel:
             "cv_scores": [[c, s] for c, s in self.cv_scores.items()],
             "seed": self.seed,
             "inner_folds": self.inner_folds,
+            "selection": self.selection,
+            "inner_repeats": self.inner_repeats,
             "score": ("w . z(x), the linear score of the pairwise logistic model"
                       if self.kind == "pairwise" else "P(good) of the image-level model"),
         }
@@ -352,7 +377,9 @@ class QualityModel:
                    columns=list(config["columns"]), C=float(config["C"]),
                    cv_scores={float(c): float(s) for c, s in config.get("cv_scores", [])},
                    seed=int(config.get("seed", 0)),
-                   inner_folds=int(config.get("inner_folds", DEFAULT_INNER_FOLDS)))
+                   inner_folds=int(config.get("inner_folds", DEFAULT_INNER_FOLDS)),
+                   selection=str(config.get("selection", "accuracy")),
+                   inner_repeats=int(config.get("inner_repeats", 1)))
 
 
 def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
@@ -360,7 +387,8 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
                       families: str | Iterable[str] = "all",
                       entropy_specs: Iterable[object] | None = None,
                       c_grid: Sequence[float] = DEFAULT_C_GRID,
-                      inner_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0) -> QualityModel:
+                      inner_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0,
+                      selection: str = "accuracy", inner_repeats: int = 1) -> QualityModel:
     """Fit a quality model on training pairs, ``C`` chosen by prompt-grouped inner CV.
 
     Args:
@@ -370,6 +398,8 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
         kind: ``"pairwise"`` or ``"image"`` (see the module docstring).
         c_grid: candidate inverse penalties; a single value skips the inner CV.
         inner_folds: ``GroupKFold`` folds (at most the number of prompts); seed shuffles them.
+        selection: ``"accuracy"`` or ``"log_loss"``, the inner-CV score ``C`` is chosen by.
+        inner_repeats: reshuffled repetitions of the inner CV, scores averaged.
     """
     kind = _check_kind(kind)
     fams = check_families(families)
@@ -387,11 +417,13 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
         scores: dict[float, float] = {}
         C = grid[0]
     else:
-        scores = inner_cv_scores(X1, X2, pref, list(groups), kind, grid, inner_folds, seed)
+        scores = inner_cv_scores(X1, X2, pref, list(groups), kind, grid, inner_folds, seed,
+                                 selection, inner_repeats)
         C = choose_c(scores)
     log.info("%s quality model (%s): C=%g from inner CV %s", kind, ",".join(fams), C,
              {f"{c:g}": round(s, 4) for c, s in scores.items()})
     pipeline = _fit_pipeline(kind, X1, X2, pref, C)
     return QualityModel(kind=kind, pipeline=pipeline, families=fams, entropy_specs=specs,
                         columns=columns, C=C, cv_scores=scores, seed=seed,
-                        inner_folds=inner_folds)
+                        inner_folds=inner_folds, selection=selection,
+                        inner_repeats=int(inner_repeats))
