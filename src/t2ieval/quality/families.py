@@ -168,6 +168,7 @@ def feature_table(paths: Sequence[str | Path], families: str | Iterable[str] = "
     ``n_jobs``. Paths are resolved against ``root`` when given.
     """
     from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
 
     from t2ieval.images import load_image
 
@@ -180,11 +181,22 @@ def feature_table(paths: Sequence[str | Path], families: str | Iterable[str] = "
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     log.info("quality features (%s) of %d images, %d columns", ",".join(fams), len(files),
              len(columns))
-    if n_jobs == 1 or len(batches) <= 1:
-        parts = [_features_of_files(b, fams, specs, len(columns), loader) for b in batches]
-    else:
-        parts = Parallel(n_jobs=n_jobs, prefer=prefer)(
-            delayed(_features_of_files)(b, fams, specs, len(columns), loader) for b in batches)
+    progress = tqdm(total=len(files), desc="quality features", unit="img", mininterval=2.0)
+    parts: list[np.ndarray] = []
+    try:
+        if n_jobs == 1 or len(batches) <= 1:
+            for batch in batches:
+                parts.append(_features_of_files(batch, fams, specs, len(columns), loader))
+                progress.update(len(batch))
+        else:
+            runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer=prefer)
+            for batch, part in zip(batches, runner(
+                    delayed(_features_of_files)(b, fams, specs, len(columns), loader)
+                    for b in batches)):
+                parts.append(part)
+                progress.update(len(batch))
+    finally:
+        progress.close()
     values = np.vstack(parts) if parts else np.empty((0, len(columns)))
     frame = pd.DataFrame(values, columns=columns)
     frame.insert(0, "image", shown)
