@@ -12,15 +12,13 @@ import logging
 from t2ieval import paths
 from t2ieval.entropy.features import feature_table, summarize_features
 from t2ieval.io import read_table, write_metrics, write_table
-from t2ieval.params import load_params
-from t2ieval.runtime import setup_logging
+from t2ieval.pipeline import start_stage
 
 log = logging.getLogger("stages.entropy_features")
 
 
 def main() -> None:
-    setup_logging()
-    params = load_params()
+    params = start_stage()
     images = read_table(paths.SPLIT_IMAGES, required=["image", "split", "preferred"])
     unique = list(dict.fromkeys(images["image"].astype(str)))
     log.info("computing %d entropy feature(s) for %d images with n_jobs=%d",

@@ -20,17 +20,16 @@ from t2ieval.clip.score import ClipScorer, score_pairs
 from t2ieval.metrics import pairwise_accuracy
 from t2ieval.clip.train import finetune
 from t2ieval.io import read_table, write_metrics, write_plot, write_table
-from t2ieval.params import load_params
 from t2ieval.paths import CLIP_MODEL_DIR, SPLIT_PAIRS, scores_path
-from t2ieval.runtime import pick_device, setup_logging
+from t2ieval.pipeline import start_stage
+from t2ieval.runtime import pick_device
 
 STAGE = "finetune_clip"
 log = logging.getLogger(STAGE)
 
 
 def main() -> int:
-    setup_logging()
-    params = load_params()
+    params = start_stage()
     cfg = params.finetune_clip
     if cfg.distributed.nproc > 1 and not under_torchrun():
         return relaunch_with_torchrun(Path(__file__), cfg.distributed.nproc)

@@ -23,17 +23,14 @@ from t2ieval.entropy.svm import (
     pairwise_accuracy,
 )
 from t2ieval.io import PLOTS_DIR, read_table, write_metrics, write_plot, write_table
-from t2ieval.params import load_params
-from t2ieval.runtime import seed_everything, setup_logging
+from t2ieval.pipeline import start_stage
 
 log = logging.getLogger("stages.fit_svm")
 STAGE = "fit_svm"
 
 
 def main() -> None:
-    setup_logging()
-    params = load_params()
-    seed_everything(params.base.seed)
+    params = start_stage()
     specs = feature_specs(params.entropy.features)
     columns = feature_columns(specs)
 

@@ -8,16 +8,14 @@ import shutil
 from t2ieval.data.manifest import import_manifest
 from t2ieval.data.synthetic import generate
 from t2ieval.io import write_metrics
-from t2ieval.params import load_params
 from t2ieval.paths import PREPARED_DIR
-from t2ieval.runtime import setup_logging
+from t2ieval.pipeline import start_stage
 
 log = logging.getLogger("stages.prepare")
 
 
 def main() -> None:
-    setup_logging()
-    p = load_params().data
+    p = start_stage().data
     shutil.rmtree(PREPARED_DIR, ignore_errors=True)
     if p.source == "synthetic":
         summary = generate(PREPARED_DIR, p.n_pairs, p.image_size, p.seed)
@@ -31,6 +29,7 @@ def main() -> None:
         metrics = {"source": "manifest", "pairs": len(result.pairs),
                    "images": int(len(set(result.pairs["image_1"]) | set(result.pairs["image_2"]))),
                    "skipped_rows": len({x.row for x in result.problems}),
+                   "tied_rows": result.ties,
                    "skip_reason": result.skip_reasons,
                    "category": result.pairs["category"].value_counts().sort_index().to_dict()}
     write_metrics("prepare", metrics)

@@ -23,6 +23,8 @@ class ParamsError(ValueError):
 class BaseParams:
     seed: int = 0
     device: str = "auto"
+    threads: int = 2
+    cpu_isa: Literal["avx2", "native"] = "avx2"
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class SvmParams:
 
 @dataclass(frozen=True)
 class VqaParams:
+    enabled: bool = True
     model: str = "t2i-tiny-vilt"
     kind: Literal["auto", "vilt", "blip"] = "auto"
     train_embedded: bool = True

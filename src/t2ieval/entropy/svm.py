@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from t2ieval.io import read_skops, write_skops
 from t2ieval.metrics import pairwise_accuracy  # noqa: F401  (re-exported)
 from t2ieval.entropy.features import FeatureSpec, feature_columns, feature_specs, image_features
 
@@ -157,12 +158,10 @@ class CeScorer:
         }
 
     def save(self, model_dir: str | Path) -> Path:
-        """Write ``svm.skops`` and ``feature_config.json`` into ``model_dir``."""
-        import skops.io as sio
-
+        """Write ``svm.skops`` (canonical bytes) and ``feature_config.json`` into ``model_dir``."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
-        sio.dump(self.pipeline, model_dir / MODEL_FILE)
+        write_skops(model_dir / MODEL_FILE, self.pipeline)
         with (model_dir / CONFIG_FILE).open("w", encoding="utf-8") as fh:
             json.dump(self.config(), fh, indent=2)
             fh.write("\n")
@@ -173,8 +172,6 @@ class CeScorer:
     def load(cls, model_dir: str | Path) -> "CeScorer":
         """Load a model saved by :meth:`save`, trusting only :data:`TRUSTED_TYPES` beyond skops'
         defaults; a file needing any other type is refused."""
-        import skops.io as sio
-
         model_dir = Path(model_dir)
         model_path = model_dir / MODEL_FILE
         config_path = model_dir / CONFIG_FILE
@@ -190,12 +187,7 @@ class CeScorer:
         if config.get("format_version") != FORMAT_VERSION or "features" not in config:
             raise ValueError(f"{config_path}: unsupported CE model config "
                              f"(format_version {config.get('format_version')!r})")
-        untrusted = [t for t in sio.get_untrusted_types(file=model_path)
-                     if t not in TRUSTED_TYPES]
-        if untrusted:
-            raise ValueError(f"{model_path}: refuses to load types outside the CE model's "
-                             f"trusted list: {untrusted}")
-        pipeline = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+        pipeline = read_skops(model_path, TRUSTED_TYPES)
         scorer = cls(pipeline, config["features"])
         if config.get("columns", scorer.columns) != scorer.columns:
             raise ValueError(f"{config_path}: columns {config.get('columns')} do not match the "
