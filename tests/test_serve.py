@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 MODEL_URI = "models:/t2ieval@champion"
 TOL = 1e-6
-BRANCH_COLUMNS = [c for c in OUTPUT_COLUMNS if c != "preferred"]
+BRANCH_COLUMNS = [c for c in OUTPUT_COLUMNS if c not in ("preferred", "branches")]
 
 
 def fused_tolerance(ev: Evaluator) -> float:
@@ -108,6 +108,7 @@ def test_pairs_score_like_the_python_api(server, evaluator, pairs):
     assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert len(out) == len(pairs)
     assert set(out["preferred"]) <= {1, 2}
+    assert set(out["branches"]) == {"clip,ce,d"}
     fused_tol = fused_tolerance(evaluator)
     for i, row in pairs.iterrows():
         v = evaluator.compare(row["prompt"], row["image_1"], row["image_2"])

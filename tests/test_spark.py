@@ -29,7 +29,7 @@ from t2ieval.scaling.spark import (  # noqa: E402
 from t2ieval.serving.pyfunc import OUTPUT_COLUMNS  # noqa: E402
 
 MODEL_URI = "models:/t2ieval@champion"
-SCORE_COLUMNS = [c for c in OUTPUT_COLUMNS if c != "preferred"]
+SCORE_COLUMNS = [c for c in OUTPUT_COLUMNS if c not in ("preferred", "branches")]
 
 
 def _png(path: Path, colour=(200, 30, 30)) -> Path:

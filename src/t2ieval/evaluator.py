@@ -78,6 +78,7 @@ class Verdict:
     d_score_2: float
     answers_1: tuple[Answer, ...]
     answers_2: tuple[Answer, ...]
+    branches: str = "clip,ce,d"  # the branches the fused score uses ("clip,ce": D-branch off)
 
     @property
     def margin(self) -> float:
@@ -227,7 +228,8 @@ class Evaluator:
                        clip_score_1=a.clip_score, clip_score_2=b.clip_score,
                        ce_score_1=a.ce_score, ce_score_2=b.ce_score,
                        d_score_1=a.d_score, d_score_2=b.d_score,
-                       answers_1=a.answers, answers_2=b.answers)
+                       answers_1=a.answers, answers_2=b.answers,
+                       branches=self.scorer.branches)
 
     def rank(self, prompt: str, images: Sequence[ImageLike]) -> tuple[list[int], list[float]]:
         """``(ranks, scores)`` in input order, as ImageReward's ``inference_rank``: ``ranks[i]``

@@ -66,8 +66,10 @@ def output_columns() -> tuple[str, ...]:
 
 
 def result_type() -> T.StructType:
-    """Spark type of the model's output, as its signature says: scores double, verdict long."""
-    return T.StructType([T.StructField(c, T.LongType() if c == "preferred" else T.DoubleType())
+    """Spark type of the model's output, as its signature says: scores double, verdict long,
+    ``branches`` a string."""
+    kinds = {"preferred": T.LongType(), "branches": T.StringType()}
+    return T.StructType([T.StructField(c, kinds.get(c, T.DoubleType()))
                          for c in output_columns()])
 
 
@@ -101,7 +103,7 @@ class BatchManifestError(ValueError):
 # Driver side: the manifest
 
 
-def prepare_manifest(path: str | Path) -> pd.DataFrame:
+def prepare_manifest(path: str | Path, image_root: str | Path | None = None) -> pd.DataFrame:
     """Read and check a manifest on the driver; no image file is opened.
 
     Returns one row per manifest row with ``row`` (1-based data row), ``pair_id`` (``row000001``
@@ -118,7 +120,7 @@ def prepare_manifest(path: str | Path) -> pd.DataFrame:
                          "rename them")
     if frame.empty:
         raise BatchManifestError(path, [RowProblem(0, "*", "empty", "the manifest has no rows")])
-    base = os.path.abspath(path.parent)
+    base = os.path.abspath(path.parent if image_root is None else image_root)
     has_truth = "preferred" in frame.columns
     extra = [c for c in frame.columns if c not in (*REQUIRED_COLUMNS, "pair_id", "preferred")]
     problems: list[RowProblem] = []
@@ -400,7 +402,8 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
                    overwrite: bool = False, threads_per_task: int = 1,
                    max_pixels: int = DEFAULT_MAX_PIXELS, tracking_uri: str | None = None,
                    spark: SparkSession | None = None,
-                   conf: Mapping[str, str] | None = None) -> dict[str, Any]:
+                   conf: Mapping[str, str] | None = None,
+                   image_root: str | Path | None = None) -> dict[str, Any]:
     """Score every pair of ``manifest`` with ``model_uri`` on Spark; write Parquet to ``out``.
 
     ``partitions`` defaults to Spark's default parallelism (capped at the number of rows): in
@@ -426,7 +429,7 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
     out = str(out) if "://" in str(out) else os.path.abspath(out)
     if "://" not in out and os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite)")
-    prepared = prepare_manifest(manifest)
+    prepared = prepare_manifest(manifest, image_root)
     has_truth = "preferred_truth" in prepared.columns
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)

@@ -3,7 +3,9 @@
 Input: a DataFrame with ``prompt``, ``image_1`` and optionally ``image_2``, the images as base64
 strings (``b64encode`` output or the newline-wrapped ``encodebytes`` form). Output: one row per
 input row, with the input's index: ``score_1``, ``score_2``, ``preferred`` (1 or 2; 0 when the
-row had one image) and each branch's score of each image. The ``*_2`` scores of a one-image row
+row had one image), each branch's score of each image and ``branches``, the branches the fused
+score uses (``clip,ce,d``, or ``clip,ce`` for a model trained with the D-branch off, whose
+``d_score_*`` are then ``None``). The ``*_2`` scores of a one-image row
 are ``None`` (JSON ``null``). Bad input raises an :class:`mlflow.exceptions.MlflowException`
 (HTTP 400) naming the row and the problem; URLs are never fetched.
 """
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 INPUT_COLUMNS = ("prompt", "image_1", "image_2")
 OUTPUT_COLUMNS = ("score_1", "score_2", "preferred", "clip_score_1", "clip_score_2",
-                  "ce_score_1", "ce_score_2", "d_score_1", "d_score_2")
+                  "ce_score_1", "ce_score_2", "d_score_1", "d_score_2", "branches")
 MAX_ROWS = 1024
 
 

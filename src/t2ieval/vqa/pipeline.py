@@ -1,16 +1,19 @@
-"""The ``run_vqa`` stage's logic: get a VQA model (train the embedded one or load a checkpoint),
-answer every image's questions, and turn the answers into D-scores and metrics.
+"""The D-branch stages' logic.
 
-The stage script (``stages/run_vqa.py``) only reads params, calls :func:`run` and writes files.
+* ``train_vqa`` (:func:`prepare_model`): train the embedded ViLT on the generated questions, or
+  export a VQA checkpoint, into ``models/vqa``; or record that the branch is off.
+* ``score_vqa`` (:func:`score_pairs`): answer every image's questions with that model and turn
+  the answers into D-scores and metrics.
+
+The stage scripts only read params, call one of these and write files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -20,34 +23,24 @@ from PIL import Image
 
 from t2ieval.data.scenes import Scene, scene_facts
 from t2ieval.metrics import accuracy_by, pairwise_accuracy
-from t2ieval.vqa.model import EMBEDDED_MODELS, VqaModel, load_embedded_spec, load_vqa_model
-from t2ieval.io import read_json, write_json
-from t2ieval.vqa.score import SCORER_SETTINGS, AnswerCache, VqaScorer, image_hash
+from t2ieval.runtime import seed_everything
+from t2ieval.io import write_json
+from t2ieval.vqa.model import EMBEDDED_MODELS, VqaModel, load_vqa_model
+from t2ieval.vqa.score import SCORER_SETTINGS, VqaScorer, image_hash, scorer_enabled
 from t2ieval.vqa.train import (QaExamples, TrainSettings, answer_accuracy, build_embedded_model,
                                save_vqa, train_vqa)
 
 log = logging.getLogger(__name__)
 
-TRAINED_CACHE = "trained"             # cache/vqa/trained/<key>/: embedded models by training input
 QA_COLUMNS = ("image", "pair_id", "question", "answer", "kind")
 ANSWER_COLUMNS = ["pair_id", "image", "slot", "question", "kind", "p_yes"]
+#: columns of the training curve (a stage that trains nothing writes just this header)
+CURVE_COLUMNS = ["epoch", "train_loss", "train_answer_accuracy", "train_aux_loss",
+                 "val_answer_accuracy"]
 
 
 class VqaStageError(ValueError):
     """The stage cannot run with these inputs; the message says why and what to change."""
-
-
-@dataclass
-class VqaRunResult:
-    """What the stage writes."""
-
-    answers: pd.DataFrame          # ANSWER_COLUMNS (+ split)
-    scores: pd.DataFrame           # pair_id, split, score_1, score_2
-    metrics: dict[str, float | int | None]
-    curve: list[dict] = field(default_factory=list)
-    vqa: VqaModel | None = None
-    n_computed: int = 0   # answers the model computed (the rest came from the cache)
-    n_forward: int = 0    # model forward passes of the scoring
 
 
 def read_qa(path: Path) -> pd.DataFrame | None:
@@ -109,34 +102,14 @@ def _examples(qa: pd.DataFrame, images: dict[str, Image.Image],
                       groups, facts)
 
 
-def _training_key(name: str, train_qa: pd.DataFrame, hashes: dict[str, str],
-                  settings: TrainSettings, texts: list[str],
-                  facts: np.ndarray | None = None) -> str:
-    """Identity of a training run: data (by image content), settings, spec and training code."""
-    h = hashlib.sha256()
-    h.update(json.dumps(load_embedded_spec(name), sort_keys=True).encode())
-    h.update(json.dumps(asdict(settings), sort_keys=True).encode())
-    for module in ("train.py", "tokenizer.py", "model.py", "auxiliary.py"):
-        h.update((Path(__file__).parent / module).read_bytes())
-    h.update(b"no facts" if facts is None else np.ascontiguousarray(facts).tobytes())
-    frame = train_qa.assign(image=train_qa["image"].map(hashes))[["image", "question", "answer"]]
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    h.update("\n".join(texts).encode())
-    return h.hexdigest()[:24]
-
-
-def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataFrame,
-                       load: Callable[[str], Image.Image], settings: TrainSettings, device,
-                       out_dir: Path, cache_dir: Path | None,
-                       scenes: dict[str, Scene] | None = None,
-                       hashes: dict[str, str] | None = None) -> tuple[VqaModel, list[dict]]:
-    """Train the embedded ViLT on the train split's questions (or reuse an identical run).
-
-    ``hashes`` (image path -> :func:`image_hash`) is filled in for every image loaded here, so
-    that scoring afterwards does not hash them again.
+def train_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataFrame,
+                         load: Callable[[str], Image.Image], settings: TrainSettings, device,
+                         scenes: dict[str, Scene] | None = None) -> tuple[VqaModel, list[dict]]:
+    """Train the embedded ViLT on the train split's generated questions.
 
     ``scenes`` (the generator's scene graphs) give the auxiliary loss its facts; without them it
-    falls back to each image's answer sheet (see :mod:`t2ieval.vqa.auxiliary`).
+    falls back to each image's answer sheet (see :mod:`t2ieval.vqa.auxiliary`). A run with the
+    same inputs is skipped by DVC's run cache, not by a cache of ours.
     """
     if qa is None:
         raise VqaStageError(
@@ -144,7 +117,7 @@ def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataF
             "generated questions, but data/prepared/qa.csv is absent or empty (user data has "
             "none). Set vqa.model in params.yaml to a real VQA checkpoint: a hub name such as "
             "dandelin/vilt-b32-finetuned-vqa or Salesforce/blip-vqa-base, or a local folder "
-            "holding one (see docs/vqa.md)."
+            "holding one (see docs/vqa.md); or turn the D-branch off with vqa.enabled: false."
         )
     split_of = image_split.set_index("image")["split"]
     qa = qa.assign(split=qa["image"].map(split_of))
@@ -159,35 +132,64 @@ def get_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataF
         raise VqaStageError("data/prepared/qa.csv has no question about a train-split image")
     names = sorted(set(train_qa["image"]) | set(val_qa["image"]))
     images = {n: load(n) for n in names}
-    hashes = {} if hashes is None else hashes
-    hashes.update({n: image_hash(img) for n, img in images.items() if n not in hashes})
     prompts = image_split.loc[image_split["split"] == "train", "prompt"].drop_duplicates()
     texts = sorted(set(train_qa["question"])) + sorted(prompts)
     if scenes is None:
         log.warning("no scene graphs (data/prepared/scenes.jsonl): the auxiliary loss uses each "
                     "image's answers to its train questions instead, a weaker signal")
     train = _examples(train_qa, images, scenes)
-    key = _training_key(name, train_qa, hashes, settings, texts, train.facts)
-    cached = cache_dir / TRAINED_CACHE / key if cache_dir is not None else None
-    if cached is not None and (cached / "config.json").is_file():
-        log.info("reusing the embedded VQA model trained on the same inputs (%s)", cached)
-        vqa = load_vqa_model(cached, kind="vilt", device=device)
-        history = read_json(cached / "train_curve.json")
-    else:
-        vqa = build_embedded_model(name, texts, device=device)
-        val = _examples(val_qa, images) if not val_qa.empty else None
-        history = train_vqa(vqa, train, settings, val=val, progress=True)
-        if cached is not None:
-            save_vqa(vqa, cached)
-            write_json(cached / "train_curve.json", history)
-    _reset_dir(out_dir)
-    if cached is not None:  # the files as training saved them: a tokenizer re-saved after loading
-        for f in cached.iterdir():  # gains config keys, and models/vqa would change its bytes
-            if f.is_file() and f.name != "train_curve.json":
-                shutil.copy2(f, out_dir / f.name)
-    else:
-        save_vqa(vqa, out_dir)
+    seed_everything(settings.seed)  # the random initialisation: same seed, same model
+    vqa = build_embedded_model(name, texts, device=device)
+    val = _examples(val_qa, images) if not val_qa.empty else None
+    history = train_vqa(vqa, train, settings, val=val, progress=True)
     return vqa, history
+
+
+@dataclass
+class VqaModelResult:
+    """What the ``train_vqa`` stage writes besides the model folder."""
+
+    vqa: VqaModel | None           # None: the D-branch is off
+    curve: list[dict]
+    metrics: dict[str, float | int | str | None]
+
+
+def prepare_model(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled: bool,
+                  model: str, kind: str, device, settings: TrainSettings, train_embedded: bool,
+                  max_questions: int, out_dir: Path, load: Callable[[str], Image.Image],
+                  scenes: dict[str, Scene] | None = None) -> VqaModelResult:
+    """The ``train_vqa`` stage: train the embedded ViLT or export ``model``, into ``out_dir``.
+
+    ``out_dir`` always ends up holding :data:`SCORER_SETTINGS` (how the model is to be used,
+    ``enabled: false`` when the D-branch is off) and, when on, the model in its
+    ``save_pretrained`` form, so that scoring and the served model need no hub.
+    """
+    _reset_dir(out_dir)
+    if not enabled:
+        write_json(out_dir / SCORER_SETTINGS, {"enabled": False})
+        log.info("vqa.enabled is false: the D-branch is off")
+        return VqaModelResult(None, [], {"d_branch": "off"})
+    history: list[dict] = []
+    if model in EMBEDDED_MODELS:
+        if not train_embedded:
+            raise VqaStageError(
+                f"vqa.model is the embedded {model!r}, which has no weights until this stage "
+                "trains it, but vqa.train_embedded is false: set it to true, point vqa.model to "
+                "a VQA checkpoint, or turn the D-branch off with vqa.enabled: false")
+        vqa, history = train_embedded_model(model, qa, image_split, load, settings, device,
+                                            scenes)
+    else:
+        vqa = load_vqa_model(model, kind=kind, device=device)  # type: ignore[arg-type]
+    save_vqa(vqa, out_dir)
+    write_json(out_dir / SCORER_SETTINGS,
+               {"enabled": True, "source": str(model), "kind": vqa.kind,
+                "max_questions": max_questions, "fingerprint": vqa.fingerprint})
+    metrics: dict[str, float | int | str | None] = {
+        "d_branch": "on", "kind": vqa.kind, "trained": bool(history),
+        "model_parameters": int(sum(p.numel() for p in vqa.model.parameters()))}
+    if history:
+        metrics.update({f"final_{k}": v for k, v in history[-1].items() if k != "epoch"})
+    return VqaModelResult(vqa, history, metrics)
 
 
 def _pairs_to_scores(answers: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -199,46 +201,39 @@ def _pairs_to_scores(answers: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
     return out
 
 
-def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None, *,
-        model: str, kind: str, device, settings: TrainSettings, train_embedded: bool,
-        infer_batch_size: int, max_questions: int, model_dir: Path,
-        cache_dir: Path | None, load: Callable[[str], Image.Image],
-        scenes: dict[str, Scene] | None = None) -> VqaRunResult:
-    """Everything the ``run_vqa`` stage computes (``load`` opens an image by its table path).
+@dataclass
+class VqaScoreResult:
+    """What the ``score_vqa`` stage writes."""
 
-    ``scenes`` (image path -> scene graph) feed the embedded model's auxiliary loss.
+    answers: pd.DataFrame          # ANSWER_COLUMNS
+    scores: pd.DataFrame           # pair_id, split, score_1, score_2 (NaN when the branch is off)
+    metrics: dict[str, float | int | str | None]
+    n_computed: int = 0            # answers the model computed
+    n_forward: int = 0             # model forward passes of the scoring
+
+
+def score_pairs(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None, *,
+                model_dir: Path, device, infer_batch_size: int,
+                load: Callable[[str], Image.Image]) -> VqaScoreResult:
+    """The ``score_vqa`` stage: ask every image its prompt's questions with the stage's model.
+
+    D-score of an image = mean P(yes) over its questions; pairwise accuracy per split and per
+    validation category; with generated questions (``qa``), the answer accuracy on validation.
     """
     for col in ("image", "pair_id", "split", "prompt", "slot"):
         if col not in image_split.columns:
             raise VqaStageError(f"data/split/images.csv: missing column {col!r}")
-    history: list[dict] = []
-    hashes: dict[str, str] = {}  # image path -> image_hash, computed once per image
-    if model in EMBEDDED_MODELS:
-        if train_embedded:
-            vqa, history = get_embedded_model(model, qa, image_split, load, settings, device,
-                                              model_dir, cache_dir, scenes, hashes)
-        elif (model_dir / "config.json").is_file():
-            vqa = load_vqa_model(model_dir, kind="vilt", device=device)
-        else:
-            raise VqaStageError(f"vqa.train_embedded is false but {model_dir} holds no trained "
-                                "model; set it to true or point vqa.model to a checkpoint")
-    else:
-        vqa = load_vqa_model(model, kind=kind, device=device)  # type: ignore[arg-type]
-        _reset_dir(model_dir)
-        save_vqa(vqa, model_dir)  # the served model then needs no hub either
-    write_json(model_dir / SCORER_SETTINGS,
-               {"source": str(model), "kind": vqa.kind, "max_questions": max_questions,
-                "fingerprint": vqa.fingerprint})
-
-    cache = AnswerCache(cache_dir) if cache_dir is not None else None
-    scorer = VqaScorer(vqa, cache=cache, batch_size=infer_batch_size,
-                       max_questions=max_questions, progress=True)
+    if not scorer_enabled(model_dir):
+        scores = pairs[["pair_id", "split"]].assign(score_1=np.nan, score_2=np.nan)
+        return VqaScoreResult(pd.DataFrame(columns=ANSWER_COLUMNS), scores, {"d_branch": "off"})
+    scorer = VqaScorer.load(model_dir, device=device, batch_size=infer_batch_size)
+    scorer.progress = True
     table = image_split[["pair_id", "image", "slot", "split", "prompt"]]
-    answers = scorer.score_table(table, load, hashes)
-    answers = answers[ANSWER_COLUMNS + ["split"]]
+    hashes: dict[str, str] = {}  # image path -> image_hash, computed once per image
+    answers = scorer.score_table(table, load, hashes)[ANSWER_COLUMNS + ["split"]]
     scores = _pairs_to_scores(answers, pairs)
 
-    metrics: dict[str, float | int | None] = {}
+    metrics: dict[str, float | int | str | None] = {"d_branch": "on"}
     truth = pairs.set_index("pair_id")
     for split in ("train", "val", "test"):
         s = scores[scores["split"] == split]
@@ -257,6 +252,9 @@ def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None,
         if not val_qa.empty:
             positions = {p: i for i, p in enumerate(dict.fromkeys(val_qa["image"]))}
             paths = list(positions)
+            for p in paths:
+                if p not in hashes:
+                    hashes[p] = image_hash(load(p))
             p = scorer.answer([(lambda p=p: load(p)) for p in paths],
                               [(positions[i], q) for i, q in zip(val_qa["image"], val_qa["question"])],
                               hashes=[hashes[p] for p in paths])
@@ -264,19 +262,13 @@ def run(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None,
             metrics["vqa_answer_accuracy"] = answer_accuracy(p, labels)
             for kind_name, idx in val_qa.groupby("kind").indices.items():
                 metrics[f"vqa_answer_accuracy.{kind_name}"] = answer_accuracy(p[idx], labels[idx])
-            if history:
-                history[-1] = {**history[-1], "val_answer_accuracy": metrics["vqa_answer_accuracy"]}
     per_image = answers.groupby("image").size()
     metrics["questions"] = int(len(answers))
     metrics["questions_per_image"] = float(per_image.mean()) if len(per_image) else 0.0
-    metrics["model_parameters"] = int(sum(p.numel() for p in vqa.model.parameters()))
-    log.info("run_vqa: %d answers (%d computed, %d forward passes)", len(answers),
+    log.info("score_vqa: %d answers (%d computed, %d forward passes)", len(answers),
              scorer.n_computed, scorer.n_forward)
-    if cache is not None:
-        cache.close()
-    return VqaRunResult(answers=answers[ANSWER_COLUMNS], scores=scores, metrics=metrics,
-                        curve=history, vqa=vqa, n_computed=scorer.n_computed,
-                        n_forward=scorer.n_forward)
+    return VqaScoreResult(answers=answers[ANSWER_COLUMNS], scores=scores, metrics=metrics,
+                          n_computed=scorer.n_computed, n_forward=scorer.n_forward)
 
 
 def _reset_dir(folder: Path) -> None:
