@@ -8,12 +8,13 @@ import subprocess
 
 import pytest
 
-from pipeline import BIN, run
+from pipeline import BIN, ROOT, run
+
+from t2ieval.tracking import pipeline_stages
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["prepare", "split", "finetune_clip", "entropy_features", "fit_svm", "run_vqa", "fuse",
-          "evaluate"]
+STAGES = [s.name for s in pipeline_stages(ROOT)]
 
 
 def _metrics(project):
