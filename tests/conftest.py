@@ -9,9 +9,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# the same thread count on every machine (subprocesses inherit it; stages set base.threads)
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "2"
 
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="session")

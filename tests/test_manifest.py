@@ -91,7 +91,7 @@ def test_every_problem_is_reported_with_row_and_field(folder):
     assert "row 3, field 'image_1'" in msg and "nope.png: no such file" in msg
     assert "row 4, field 'image_2'" in msg and "truncated" in msg
     assert "row 5, field 'image_1'" in msg and "over the limit of 10000" in msg
-    assert "row 6, field 'preferred': must be 1 or 2, got '3'" in msg
+    assert "row 6, field 'preferred': must be 1, 2 or 0/tie, got '3'" in msg
     assert "row 7, field 'image_1'" in msg and "not an image" in msg
     assert {p.reason for p in err.value.problems} == {
         "empty_prompt", "missing_file", "bad_image", "too_large", "bad_preferred"}
@@ -134,3 +134,21 @@ def test_base64_round_trip_and_refusals(folder):
         decode_base64_image(5)
     with pytest.raises(ImageError, match="not an image"):
         decode_base64_image(base64.b64encode(b"hello world").decode())
+
+
+def test_tied_rows_are_checked_then_left_out_and_counted(tmp_path):
+    from PIL import Image
+
+    from t2ieval.data.manifest import import_manifest
+
+    for name, colour in (("a.png", "red"), ("b.jpg", "blue")):
+        Image.new("RGB", (40, 30), colour).save(tmp_path / name)
+    (tmp_path / "m.csv").write_text(
+        "prompt,image_1,image_2,preferred\n"
+        "a red square,a.png,b.jpg,1\n"
+        "a red square,a.png,b.jpg,tie\n"
+        "a blue square,b.jpg,a.png,0\n"
+        "a blue square,b.jpg,missing.png,tie\n")
+    result = import_manifest(tmp_path / "m.csv", tmp_path / "out", 10**7, on_error="skip")
+    assert result.ties == 2 and len(result.pairs) == 1
+    assert [p.row for p in result.problems] == [4]  # a tie row is checked like any other

@@ -1,7 +1,9 @@
 """Importing the user's preference data from a CSV or JSONL manifest.
 
-A manifest has columns ``prompt``, ``image_1``, ``image_2``, ``preferred`` (1 or 2) and optionally
-``category`` and ``pair_id``. Image paths are relative to the manifest's folder or absolute.
+A manifest has columns ``prompt``, ``image_1``, ``image_2``, ``preferred`` (1 or 2; ``0`` or
+``tie`` for a pair the raters found equal) and optionally ``category`` and ``pair_id``. Tied pairs
+are checked like any other, then left out of the pairs and counted (``ImportResult.ties``): a
+pairwise accuracy has nothing to score on them, as in the public datasets' own protocols. Image paths are relative to the manifest's folder or absolute.
 Every row is validated; each problem names the row (1-based data row, as a spreadsheet shows it
 after the header), the field and what was wrong. Valid images are converted once to RGB PNG.
 """
@@ -55,6 +57,7 @@ class RowProblem:
 class ImportResult:
     pairs: pd.DataFrame
     problems: list[RowProblem] = field(default_factory=list)
+    ties: int = 0  # valid rows with preferred 0/tie, left out of ``pairs``
 
     @property
     def skip_reasons(self) -> dict[str, int]:
@@ -90,13 +93,19 @@ def read_manifest(path: str | Path, required: tuple[str, ...] = REQUIRED) -> pd.
     return frame
 
 
-def parse_preferred(value: object) -> int | None:
+def parse_preferred(value: object, allow_tie: bool = False) -> int | None:
+    """1 or 2 (and 0 for ``0``/``tie`` when ``allow_tie``); None for anything else."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)) and float(value) in (1.0, 2.0):
+    allowed = (0.0, 1.0, 2.0) if allow_tie else (1.0, 2.0)
+    if isinstance(value, (int, float)) and float(value) in allowed:
         return int(value)
-    if isinstance(value, str) and value.strip() in ("1", "2", "1.0", "2.0"):
-        return int(float(value.strip()))
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if allow_tie and text == "tie":
+            return 0
+        if text in ("1", "2", "1.0", "2.0") or (allow_tie and text in ("0", "0.0")):
+            return int(float(text))
     return None
 
 
@@ -127,16 +136,17 @@ def import_manifest(path: str | Path, out_dir: str | Path, max_pixels: int,
     rows = []
     seen_ids: dict[str, int] = {}
     converted: dict[Path, str] = {}
+    ties = 0
     for idx, rec in enumerate(tqdm(frame.to_dict("records"), desc="validating manifest",
                                    unit="row", mininterval=1.0), start=1):
         row_problems: list[RowProblem] = []
         prompt = rec.get("prompt")
         if is_blank(prompt) or not isinstance(prompt, str):
             row_problems.append(RowProblem(idx, "prompt", "empty_prompt", "prompt is empty"))
-        preferred = parse_preferred(rec.get("preferred"))
+        preferred = parse_preferred(rec.get("preferred"), allow_tie=True)
         if preferred is None:
             row_problems.append(RowProblem(idx, "preferred", "bad_preferred",
-                                           f"must be 1 or 2, got {rec.get('preferred')!r}"))
+                                           f"must be 1, 2 or 0/tie, got {rec.get('preferred')!r}"))
         pair_id = rec.get("pair_id")
         pair_id = f"row{idx:06d}" if is_blank(pair_id) else str(pair_id).strip()
         if pair_id in seen_ids:
@@ -173,6 +183,9 @@ def import_manifest(path: str | Path, out_dir: str | Path, max_pixels: int,
             problems.extend(row_problems)
             continue
         seen_ids[pair_id] = idx
+        if preferred == 0:
+            ties += 1
+            continue
         category = rec.get("category")
         rows.append({"pair_id": pair_id, "prompt": prompt.strip(), "image_1": images[0],
                      "image_2": images[1], "preferred": preferred,
@@ -186,9 +199,11 @@ def import_manifest(path: str | Path, out_dir: str | Path, max_pixels: int,
         bad_rows = len({p.row for p in problems})
         log.warning("%s: skipped %d of %d rows: %s", path, bad_rows, len(frame),
                     dict(Counter(p.reason for p in problems)))
+    if ties:
+        log.info("%s: %d tied row(s) (preferred 0/tie) left out of the pairs", path, ties)
     pairs = pd.DataFrame(rows, columns=["pair_id", "prompt", "image_1", "image_2", "preferred",
                                         "category"])
     if pairs.empty:
         raise ManifestError(path, problems or [RowProblem(0, "*", "empty", "no rows")])
     write_table(out_dir / "pairs.csv", pairs)
-    return ImportResult(pairs=pairs, problems=problems)
+    return ImportResult(pairs=pairs, problems=problems, ties=ties)
