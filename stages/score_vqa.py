@@ -11,16 +11,16 @@ from t2ieval.io import read_table, write_metrics, write_table
 from t2ieval.paths import PREPARED_QA, SPLIT_IMAGES, SPLIT_PAIRS, VQA_DIR, VQA_MODEL_DIR, scores_path
 from t2ieval.pipeline import start_stage
 from t2ieval.runtime import pick_device
-from t2ieval.vqa.pipeline import read_qa, score_pairs
+from t2ieval.pipeline.vqa import read_qa, score_stage
 
 
 def main() -> None:
     params = start_stage()
-    pairs = read_table(SPLIT_PAIRS, ["pair_id", "split", "preferred"])
+    pairs = read_table(SPLIT_PAIRS, ["pair_id", "split", "preferred", "category"])
     pairs["pair_id"] = pairs["pair_id"].astype(str)
     images = read_table(SPLIT_IMAGES, ["image", "pair_id", "split", "prompt", "slot"])
     images["pair_id"] = images["pair_id"].astype(str)
-    result = score_pairs(pairs, images, read_qa(PREPARED_QA), model_dir=VQA_MODEL_DIR,
+    result = score_stage(pairs, images, read_qa(PREPARED_QA), model_dir=VQA_MODEL_DIR,
                          device=pick_device(params.base.device),
                          infer_batch_size=params.vqa.infer_batch_size, load=load_image)
     write_table(VQA_DIR / "answers.csv", result.answers)

@@ -16,20 +16,17 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 
+from t2ieval.branches import BRANCHES, PUBLISHED_WEIGHTS
 from t2ieval.data.split import prompt_key
 from t2ieval.io import read_json, write_json
-from t2ieval.metrics import pairwise_accuracy, verdicts
+from t2ieval.metrics import pairwise_accuracy
 
 log = logging.getLogger(__name__)
 
-BRANCHES: tuple[str, ...] = ("clip", "ce", "d")
 #: a branch whose scores vary less than this is treated as constant: dividing by a tinier spread
 #: would turn float noise (1e-7) into verdicts
 MIN_STD = 1e-3
-PUBLISHED_WEIGHTS: dict[str, float] = {"clip": 0.95, "ce": 0.04, "d": 0.01}
 
 
 @dataclass(frozen=True)
@@ -75,25 +72,6 @@ def fixed_weights(weights: Mapping[str, float] = PUBLISHED_WEIGHTS,
                          mean={b: 0.0 for b in branches}, std={b: 1.0 for b in branches})
 
 
-def merge_branch_scores(pairs: pd.DataFrame, branch_scores: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Join each branch's ``pair_id, score_1, score_2`` onto ``pairs`` as ``<branch>_score_<slot>``.
-
-    Raises if a branch lacks scores for some pair, naming the branch and a few pair ids.
-    """
-    out = pairs.copy()
-    out["pair_id"] = out["pair_id"].astype(str)
-    for b, frame in branch_scores.items():
-        sub = frame[["pair_id", "score_1", "score_2"]].copy()
-        sub["pair_id"] = sub["pair_id"].astype(str)
-        sub = sub.rename(columns={"score_1": f"{b}_score_1", "score_2": f"{b}_score_2"})
-        out = out.merge(sub, on="pair_id", how="left", validate="one_to_one")
-        lost = out.loc[out[f"{b}_score_1"].isna() | out[f"{b}_score_2"].isna(), "pair_id"]
-        if len(lost):
-            raise ValueError(f"branch {b!r} has no score for {len(lost)} pair(s), e.g. "
-                             f"{lost.head(5).tolist()}; re-run its stage")
-    return out
-
-
 def _standardisation(table: pd.DataFrame, branches: tuple[str, ...]
                      ) -> tuple[dict[str, float], dict[str, float]]:
     mean, std = {}, {}
@@ -116,6 +94,8 @@ def learn_weights(table: pd.DataFrame, seed: int = 0,
 
     The weights are normalised so their absolute values sum to 1 (the verdicts do not change).
     """
+    from sklearn.linear_model import LogisticRegression
+
     if len(table) < 4:
         raise ValueError(f"need at least 4 validation pairs to learn fusion weights, got {len(table)}")
     mean, std = _standardisation(table, branches)
@@ -143,6 +123,8 @@ def out_of_fold_scores(table: pd.DataFrame, folds: int, seed: int = 0,
                        branches: tuple[str, ...] = BRANCHES) -> tuple[np.ndarray, np.ndarray]:
     """Fused scores of every pair of ``table`` by weights learned without its prompt group
     (GroupKFold by prompt): an honest score for in-sample pairs."""
+    from sklearn.model_selection import GroupKFold
+
     groups = table["prompt"].map(prompt_key).to_numpy()
     n_groups = len(set(groups))
     folds = min(folds, n_groups)
@@ -160,65 +142,3 @@ def cross_validated_accuracy(table: pd.DataFrame, folds: int, seed: int = 0,
     """Accuracy of learned weights on held-out prompt groups of ``table``."""
     s1, s2 = out_of_fold_scores(table, folds, seed, branches)
     return pairwise_accuracy(s1, s2, table["preferred"])
-
-
-@dataclass
-class FusionResult:
-    """Both fusions, the chosen one, the fused table and the metrics of the ``fuse`` stage."""
-
-    fixed: FusionWeights
-    learned: FusionWeights
-    chosen: FusionWeights
-    table: pd.DataFrame
-    metrics: dict
-
-
-def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds: int,
-               seed: int = 0, branches: tuple[str, ...] = BRANCHES) -> FusionResult:
-    """Fit learned weights on the validation split, score every pair with both fusions.
-
-    ``table`` holds every split's pairs with ``split``, ``prompt``, ``preferred`` and the branch
-    scores. Learned weights are fitted on all validation pairs; their validation accuracy is the
-    grouped cross-validation estimate, since the in-sample one is optimistic.
-    """
-    if mode not in ("fixed", "learned"):
-        raise ValueError(f"fuse.mode must be 'fixed' or 'learned', got {mode!r}")
-    val = table[table["split"] == "val"]
-    if val.empty:
-        raise ValueError("no validation pairs: fusion weights are learned on the 'val' split")
-    unknown = [b for b in branches if b not in BRANCHES]
-    if unknown or not branches:
-        raise ValueError(f"fusion branches must be a non-empty subset of {list(BRANCHES)}, "
-                         f"got {list(branches)}")
-    fixed_fusion = fixed_weights(fixed, branches)
-    learned_fusion = learn_weights(val, seed, branches)
-    out = table.copy()
-    for name, fusion in (("fixed", fixed_fusion), ("learned", learned_fusion)):
-        out[f"fused_{name}_1"], out[f"fused_{name}_2"] = fused_pair_scores(out, fusion)
-    is_val = (out["split"] == "val").to_numpy()
-    out["fused_learned_oof_1"], out["fused_learned_oof_2"] = np.nan, np.nan
-    oof_1, oof_2 = out_of_fold_scores(val, folds, seed, branches)
-    out.loc[is_val, "fused_learned_oof_1"], out.loc[is_val, "fused_learned_oof_2"] = oof_1, oof_2
-    chosen = fixed_fusion if mode == "fixed" else learned_fusion
-    out["score_1"], out["score_2"] = out[f"fused_{mode}_1"], out[f"fused_{mode}_2"]
-    out["verdict"] = verdicts(out["score_1"], out["score_2"])
-
-    def acc(split: str, name: str) -> float:
-        part = out[out["split"] == split]
-        return pairwise_accuracy(part[f"fused_{name}_1"], part[f"fused_{name}_2"], part["preferred"])
-
-    cv = pairwise_accuracy(oof_1, oof_2, val["preferred"])
-    metrics = {
-        "mode": mode,
-        "branches": ",".join(branches),
-        "val_accuracy_fixed_weights": acc("val", "fixed"),
-        "val_accuracy_learned_weights": cv,
-        "val_accuracy_learned_weights_in_sample": acc("val", "learned"),
-        "test_accuracy_fixed_weights": acc("test", "fixed"),
-        "test_accuracy_learned_weights": acc("test", "learned"),
-        "val_accuracy": acc("val", "fixed") if mode == "fixed" else cv,
-        "test_accuracy": acc("test", mode),
-        **{f"weight_{b}": w for b, w in chosen.weights.items()},
-        **{f"learned_weight_{b}": w for b, w in learned_fusion.weights.items()},
-    }
-    return FusionResult(fixed_fusion, learned_fusion, chosen, out, metrics)

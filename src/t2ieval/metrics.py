@@ -48,3 +48,47 @@ def accuracy_by(frame: pd.DataFrame, by: str, s1: str = "score_1", s2: str = "sc
     """Pairwise accuracy per value of column ``by`` (e.g. per category)."""
     return {str(k): pairwise_accuracy(g[s1], g[s2], g[truth])
             for k, g in frame.groupby(by, sort=True)}
+
+
+def accuracy_report(table: pd.DataFrame, name: str = "", s1: str = "score_1",
+                    s2: str = "score_2", splits: tuple[str, ...] = ("train", "val", "test"),
+                    category_splits: tuple[str, ...] = ("val",), intervals: bool = False,
+                    seed: int = 0) -> dict[str, float | int | None]:
+    """The one per-split, per-category accuracy report every stage writes.
+
+    ``table`` has one row per pair with ``split``, ``preferred``, the two score columns and,
+    optionally, ``category`` and ``prompt``. Keys are ``<split>_accuracy[_<name>]`` for each of
+    ``splits`` and ``<split>_accuracy[_<name>].<category>`` for each of ``category_splits``
+    (plus ``<split>_pairs[_<name>].<category>``). With ``intervals``, each accuracy also gets
+    ``_ci_low``/``_ci_high``: a 95 % bootstrap interval over prompt groups (needs ``prompt``).
+    A split without pairs reports None.
+    """
+    from t2ieval.uncertainty import bootstrap_accuracy_interval
+
+    suffix = f"_{name}" if name else ""
+    report: dict[str, float | int | None] = {}
+
+    def put(key: str, part: pd.DataFrame) -> None:
+        if part.empty:
+            report[key] = None
+            if intervals:
+                report[f"{key}_ci_low"] = report[f"{key}_ci_high"] = None
+            return
+        credit = pair_credit(part[s1], part[s2], part["preferred"])
+        report[key] = float(credit.mean())
+        if intervals:
+            from t2ieval.data.split import prompt_key
+
+            low, high = bootstrap_accuracy_interval(credit, part["prompt"].map(prompt_key),
+                                                    seed=seed)
+            report[f"{key}_ci_low"], report[f"{key}_ci_high"] = low, high
+
+    for split in splits:
+        put(f"{split}_accuracy{suffix}", table[table["split"] == split])
+    if "category" in table.columns:
+        for split in category_splits:
+            part = table[table["split"] == split]
+            for cat, group in part.groupby("category", sort=True):
+                put(f"{split}_accuracy{suffix}.{cat}", group)
+                report[f"{split}_pairs{suffix}.{cat}"] = int(len(group))
+    return report

@@ -32,9 +32,8 @@ CLIP_MODEL_DIR = Path("models/clip")
 SVM_MODEL_DIR = Path("models/svm")
 VQA_MODEL_DIR = Path("models/vqa")
 FUSION_DIR = Path("models/fusion")
+FUSION_WEIGHTS = FUSION_DIR / "weights.json"     # the chosen fusion (fixed.json, learned.json beside)
 FUSED_DIR = Path("data/fused")                   # pairs.csv: every pair, every score, verdict
 REPORTS_DIR = Path("reports")
 RESULT_FILE = REPORTS_DIR / "result.csv"         # the test split's verdicts (a DVC output)
 REGISTRY_FILE = REPORTS_DIR / "registry.json"    # MLflow run id and model version: not tracked
-
-SPLITS = ("train", "val", "test")

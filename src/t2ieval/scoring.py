@@ -15,16 +15,17 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from t2ieval import paths
 from t2ieval.fusion import FusionWeights
 
 log = logging.getLogger(__name__)
 
-#: artifact keys of a packaged model and their folders in the pipeline's workspace
+#: artifact keys of a packaged model and their places in a pipeline root (``paths`` owns them)
 ARTIFACT_DIRS: dict[str, str] = {
-    "clip": "models/clip",
-    "svm": "models/svm",
-    "vqa": "models/vqa",
-    "fusion": "models/fusion/weights.json",
+    "clip": paths.CLIP_MODEL_DIR.as_posix(),
+    "svm": paths.SVM_MODEL_DIR.as_posix(),
+    "vqa": paths.VQA_MODEL_DIR.as_posix(),
+    "fusion": paths.FUSION_WEIGHTS.as_posix(),
 }
 
 
@@ -116,15 +117,9 @@ class CompositeScorer:
         ce = np.asarray(self.ce.score(list(images)), dtype=float)
         d = np.full(n, np.nan)
         answers: list[list[dict]] = [[] for _ in range(n)]
-        by_prompt: dict[str, list[int]] = {}
-        for i, p in enumerate(prompts):
-            by_prompt.setdefault(p, []).append(i)
-        for prompt, idx in (by_prompt.items() if self.vqa is not None else ()):
-            scores, per_question = self.vqa.score(prompt, [images[i] for i in idx])
-            per_image = answers_per_image(per_question, len(idx))
-            for k, i in enumerate(idx):
-                d[i] = float(scores[k])
-                answers[i] = per_image[k]
+        if self.vqa is not None:  # every question of every prompt in one batched pass
+            d, table = self.vqa.score_images(list(prompts), list(images))
+            answers = answers_per_image(table, n)
         # a prompt that yields no VQA question has no D-score (NaN, reported as such); it then
         # adds nothing to the fused score: the branch's mean, i.e. 0 after standardisation
         d_fused = np.where(np.isnan(d), self.fusion.mean.get("d", 0.0), d)

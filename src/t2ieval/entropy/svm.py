@@ -26,7 +26,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from t2ieval.io import read_skops, write_skops
-from t2ieval.metrics import pairwise_accuracy  # noqa: F401  (re-exported)
 from t2ieval.entropy.features import FeatureSpec, feature_columns, feature_specs, image_features
 
 log = logging.getLogger(__name__)
@@ -193,39 +192,3 @@ class CeScorer:
             raise ValueError(f"{config_path}: columns {config.get('columns')} do not match the "
                              f"feature list ({scorer.columns})")
         return scorer
-
-
-def pair_scores(pairs: pd.DataFrame, image_scores: pd.Series) -> pd.DataFrame:
-    """Branch score table ``pair_id, split, score_1, score_2`` from per-image CE-scores.
-
-    ``pairs`` needs ``pair_id, split, image_1, image_2``; ``image_scores`` is indexed by image path.
-    A pair whose image has no score is an error naming the pair.
-    """
-    required = ["pair_id", "split", "image_1", "image_2"]
-    missing_cols = [c for c in required if c not in pairs.columns]
-    if missing_cols:
-        raise ValueError(f"pairs table lacks column(s) {missing_cols}")
-    if not image_scores.index.is_unique:
-        raise ValueError("image_scores has duplicate image paths")
-    out = pairs[["pair_id", "split"]].copy()
-    for slot in (1, 2):
-        mapped = pairs[f"image_{slot}"].map(image_scores)
-        lost = mapped.isna()
-        if lost.any():
-            first = pairs.loc[lost].iloc[0]
-            raise ValueError(f"{int(lost.sum())} pair(s) have no CE-score for image_{slot}, e.g. "
-                             f"pair {first['pair_id']} image {first[f'image_{slot}']}")
-        out[f"score_{slot}"] = mapped.to_numpy(dtype=np.float64)
-    return out.reset_index(drop=True)
-
-
-def accuracy_by_category(scores: pd.DataFrame, pairs: pd.DataFrame,
-                         split: str) -> dict[str, float]:
-    """Pairwise accuracy of ``scores`` (``pair_id, score_1, score_2``) per ``category`` of the
-    pairs of one split; empty when ``pairs`` carries no ``category`` column."""
-    if "category" not in pairs.columns:
-        return {}
-    merged = pairs.loc[pairs["split"] == split, ["pair_id", "category", "preferred"]].merge(
-        scores[["pair_id", "score_1", "score_2"]], on="pair_id", how="inner")
-    return {str(cat): pairwise_accuracy(g["score_1"], g["score_2"], g["preferred"])
-            for cat, g in sorted(merged.groupby("category"), key=lambda kv: str(kv[0]))}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,9 +42,6 @@ def scorer_enabled(model_dir: str | Path) -> bool:
     """False when the ``train_vqa`` stage recorded ``enabled: false`` in ``model_dir``."""
     settings = Path(model_dir) / SCORER_SETTINGS
     return not settings.is_file() or bool(read_json(settings).get("enabled", True))
-
-
-ImageSource = Image.Image | Callable[[], Image.Image]
 
 
 class VqaScorer:
@@ -98,16 +95,16 @@ class VqaScorer:
 
     # ---- answering
 
-    def answer(self, images: Sequence[ImageSource], requests: Sequence[tuple[int, str]],
+    def answer(self, images: Sequence[Image.Image], requests: Sequence[tuple[int, str]],
                hashes: Sequence[str] | None = None) -> np.ndarray:
-        """P(yes) of each ``(image number, question)`` request about ``images``.
+        """P(yes) of each ``(image number, question)`` request about ``images``, in batches of
+        ``batch_size`` (image, question) rows sorted by image.
 
-        ``images`` may be PIL images or callables that load one (called when the image is
-        needed). ``hashes`` (one per image) skips hashing when known; each distinct
+        ``hashes`` (one per image) skips hashing when known; each distinct
         ``(image hash, question)`` is answered once.
         """
         if hashes is None:
-            hashes = [image_hash(_materialise(img)) for img in images]
+            hashes = [image_hash(img) for img in images]
         if len(hashes) != len(images):
             raise ValueError(f"{len(images)} images but {len(hashes)} hashes")
         keys = [(hashes[i], q) for i, q in requests]
@@ -128,8 +125,7 @@ class VqaScorer:
                               disable=not self.progress, mininterval=2.0):
                 distinct = list(dict.fromkeys(h for h, _ in batch))
                 local = {h: j for j, h in enumerate(distinct)}
-                pixels = self.vqa.encode_images([_materialise(images[first_image[h]])
-                                                 for h in distinct])
+                pixels = self.vqa.encode_images([images[first_image[h]] for h in distinct])
                 p = self.vqa.yes_probability(pixels, [local[h] for h, _ in batch],
                                              [q for _, q in batch])
                 self.n_forward += 1
@@ -141,60 +137,34 @@ class VqaScorer:
 
     # ---- scoring
 
-    def score(self, prompt: str, images: Sequence[Image.Image]) -> tuple[np.ndarray, pd.DataFrame]:
-        """D-scores of ``images`` for ``prompt`` and the per-question answers.
+    def score_images(self, prompts: Sequence[str], images: Sequence[Image.Image]
+                     ) -> tuple[np.ndarray, pd.DataFrame]:
+        """D-score of ``images[i]`` for ``prompts[i]``: every question of every prompt is
+        answered in one batched pass (:meth:`answer`), however many prompts there are.
 
-        Returns ``(d_scores, answers)``: ``d_scores[i]`` is the mean P(yes) of image ``i``;
-        ``answers`` has one row per (image, question): ``image`` (position), ``question``,
-        ``kind``, ``row``, ``column`` (its description-matrix cell) and ``p_yes``.
+        Returns ``(d_scores, answers)``: ``d_scores[i]`` is the mean P(yes) of image ``i`` (NaN
+        when its prompt yields no question); ``answers`` has one row per (image, question):
+        ``image`` (position), ``question``, ``kind``, ``row``, ``column`` (its
+        description-matrix cell) and ``p_yes``. The pipeline's ``score_vqa`` stage and the
+        served model both score through here.
         """
-        if not images:
-            raise ValueError("score: no image given")
-        _, questions = self.questions_for([prompt])[0]
-        requests = [(i, q.text) for i in range(len(images)) for q in questions]
-        p = self.answer(images, requests)
-        answers = pd.DataFrame({
-            "image": [i for i in range(len(images)) for _ in questions],
-            "question": [q.text for _ in images for q in questions],
-            "kind": [q.kind for _ in images for q in questions],
-            "row": [q.row for _ in images for q in questions],
-            "column": [q.column for _ in images for q in questions],
-            "p_yes": p,
-        })
-        d = np.array([d_score(p[i * len(questions):(i + 1) * len(questions)])
-                      for i in range(len(images))])
+        if len(prompts) != len(images):
+            raise ValueError(f"{len(prompts)} prompts for {len(images)} images")
+        rows, requests = [], []
+        for i, (_, questions) in enumerate(self.questions_for(list(prompts))):
+            for q in questions:
+                rows.append((i, q.text, q.kind, q.row, q.column))
+                requests.append((i, q.text))
+        answers = pd.DataFrame(rows, columns=["image", "question", "kind", "row", "column"])
+        answers["p_yes"] = self.answer(list(images), requests) if requests else np.zeros(0)
+        d = np.full(len(images), np.nan)
+        for i, p_yes in answers.groupby("image", sort=False)["p_yes"]:
+            d[int(i)] = d_score(p_yes.to_numpy())
         return d, answers
 
-    def score_table(self, rows: pd.DataFrame, load: Callable[[str], Image.Image],
-                    hashes: dict[str, str] | None = None) -> pd.DataFrame:
-        """Answers for a table of images (columns ``image`` path and ``prompt``; others kept).
-
-        Returns one row per (image, question) with the input columns plus ``question``,
-        ``kind`` and ``p_yes``. ``load(path)`` opens an image; it is called to hash each image
-        not already in ``hashes`` (path -> :func:`image_hash`, filled in place) and again when
-        its questions are answered.
-        """
-        for col in ("image", "prompt"):
-            if col not in rows.columns:
-                raise ValueError(f"score_table: missing column {col!r}; found {list(rows.columns)}")
-        paths = list(dict.fromkeys(rows["image"]))
-        hashes = {} if hashes is None else hashes
-        for p in tqdm([p for p in paths if p not in hashes], desc="hashing images", unit="image",
-                      disable=not self.progress, mininterval=2.0):
-            hashes[p] = image_hash(load(p))
-        position = {p: i for i, p in enumerate(paths)}
-        parsed = self.questions_for(list(rows["prompt"]))
-        records, requests = [], []
-        for rec, (_, questions) in zip(rows.to_dict("records"), parsed):
-            for q in questions:
-                records.append({**rec, "question": q.text, "kind": q.kind})
-                requests.append((position[rec["image"]], q.text))
-        loaders = [(lambda p=p: load(p)) for p in paths]
-        p_yes = self.answer(loaders, requests, hashes=[hashes[p] for p in paths])
-        out = pd.DataFrame(records)
-        out["p_yes"] = p_yes
-        return out
-
-
-def _materialise(img: ImageSource) -> Image.Image:
-    return img() if callable(img) else img
+    def score(self, prompt: str, images: Sequence[Image.Image]) -> tuple[np.ndarray, pd.DataFrame]:
+        """D-scores of ``images`` for one ``prompt`` and the per-question answers
+        (:meth:`score_images` with the same prompt for every image)."""
+        if not images:
+            raise ValueError("score: no image given")
+        return self.score_images([prompt] * len(images), images)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,26 +28,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from t2ieval.vqa.auxiliary import AuxiliaryHead, answer_sheet
-from t2ieval.vqa.model import ViltVqa, VqaModel, fingerprint_model, load_embedded_spec
-from t2ieval.vqa.tokenizer import train_wordpiece
+from t2ieval.vqa.settings import TrainSettings
+from t2ieval.vqa.model import ViltVqa, fingerprint_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Optimisation settings (``vqa.*`` in params.yaml)."""
-
-    epochs: int = 6
-    lr: float = 5e-4
-    batch_size: int = 64
-    weight_decay: float = 0.01
-    warmup: float = 0.05  # share of the steps with a linearly rising learning rate
-    seed: int = 0
-    rank_weight: float = 1.0  # weight of the minimal-pair ranking loss (0: answers' loss only)
-    aux_weight: float = 1.0   # weight of the auxiliary answer-sheet + question-words loss (0: off)
-    pretrain_epochs: int = 0  # epochs of the auxiliary loss alone, over images, before the answers
-    shift: int = 0            # augmentation: shift training images by up to this many input pixels
 
 
 @dataclass
@@ -89,30 +72,6 @@ class QaExamples:
         return QaExamples(self.images, self.image_index[rows],
                           [self.questions[i] for i in rows], self.labels[rows],
                           None if self.groups is None else self.groups[rows], self.facts)
-
-
-def build_embedded_model(name: str, texts: Iterable[str], device: torch.device | str = "cpu",
-                         config_overrides: dict | None = None) -> ViltVqa:
-    """A randomly initialised embedded ViLT with a vocabulary trained on ``texts``.
-
-    ``config_overrides`` replaces ``ViltConfig`` fields of the spec (tests use a smaller model).
-    """
-    from transformers import (ViltConfig, ViltForQuestionAnswering, ViltImageProcessor,
-                              ViltProcessor)
-
-    spec = load_embedded_spec(name)
-    spec["config"] = {**spec["config"], **(config_overrides or {})}
-    tokenizer = train_wordpiece(texts, **spec.get("tokenizer", {}))
-    config = ViltConfig(**spec["config"], vocab_size=len(tokenizer),
-                        pad_token_id=tokenizer.pad_token_id)
-    config.id2label = {int(k): v for k, v in config.id2label.items()}
-    model = ViltForQuestionAnswering(config)
-    processor = ViltProcessor(image_processor=ViltImageProcessor(**spec["image_processor"]),
-                              tokenizer=tokenizer)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("built %s: %d parameters, vocabulary of %d", name, n_params, len(tokenizer))
-    return ViltVqa(kind="vilt", model=model, processor=processor, device=torch.device(device),
-                   source=name)
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None,
@@ -222,7 +181,7 @@ def _step(loss: torch.Tensor, params: list[torch.nn.Parameter], optimizer, sched
 
 
 def pretrain_auxiliary(vqa: ViltVqa, train: QaExamples, head: AuxiliaryHead,
-                       settings: TrainSettings, progress: bool = True,
+                       settings: TrainSettings, seed: int = 0, progress: bool = True,
                        cache: PixelCache | None = None) -> list[float]:
     """``settings.pretrain_epochs`` epochs of the auxiliary loss alone, one row per image.
 
@@ -236,7 +195,7 @@ def pretrain_auxiliary(vqa: ViltVqa, train: QaExamples, head: AuxiliaryHead,
     params = list(vqa.model.parameters()) + list(head.parameters())
     optimizer, scheduler = _optimizer(
         params, settings, math.ceil(len(images) / settings.batch_size) * settings.pretrain_epochs)
-    rng = np.random.default_rng([settings.seed, 1])
+    rng = np.random.default_rng([seed, 1])
     losses_per_epoch = []
     for epoch in range(1, settings.pretrain_epochs + 1):
         vqa.model.train()
@@ -278,7 +237,7 @@ def answer_accuracy(p_yes: np.ndarray, labels: np.ndarray) -> float:
     return float(((np.asarray(p_yes) >= 0.5).astype(int) == labels).mean())
 
 
-def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings,
+def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings, seed: int = 0,
               val: QaExamples | None = None, progress: bool = True) -> list[dict]:
     """Train ``vqa`` in place; returns one row per epoch (loss, train/val answer accuracy).
 
@@ -303,16 +262,16 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings,
                                     len(train.images))
         head = AuxiliaryHead(model.config.hidden_size, facts, vqa.tokenizer).to(vqa.device)
         if settings.pretrain_epochs > 0:
-            pretrain_auxiliary(vqa, train, head, settings, progress=progress, cache=cache)
+            pretrain_auxiliary(vqa, train, head, settings, seed, progress=progress, cache=cache)
     params = list(model.parameters())
     if head is not None and settings.aux_weight > 0:
         params += list(head.parameters())
     optimizer, scheduler = _optimizer(
         params, settings, math.ceil(len(train) / settings.batch_size) * settings.epochs)
-    rng = np.random.default_rng(settings.seed)
+    rng = np.random.default_rng(seed)
     val_probe = None
     if val is not None and len(val):
-        probe_rows = np.random.default_rng(settings.seed + 1).permutation(len(val))[:2000]
+        probe_rows = np.random.default_rng(seed + 1).permutation(len(val))[:2000]
         val_probe = val.subset(np.sort(probe_rows))
         val_cache = PixelCache(vqa, val.images)
     history = []
@@ -353,13 +312,3 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings,
     model.eval()
     vqa.fingerprint = fingerprint_model(vqa.kind, model, vqa.processor)
     return history
-
-
-def save_vqa(vqa: VqaModel, out_dir: str | Path) -> Path:
-    """``save_pretrained`` the model (safetensors) and its processor to ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    vqa.model.save_pretrained(out_dir, safe_serialization=True)
-    vqa.processor.save_pretrained(out_dir)
-    log.info("saved the VQA model to %s", out_dir)
-    return out_dir

@@ -1,8 +1,8 @@
 """The D-branch stages' logic.
 
-* ``train_vqa`` (:func:`prepare_model`): train the embedded ViLT on the generated questions, or
+* ``train_vqa`` (:func:`train_stage`): train the embedded ViLT on the generated questions, or
   export a VQA checkpoint, into ``models/vqa``; or record that the branch is off.
-* ``score_vqa`` (:func:`score_pairs`): answer every image's questions with that model and turn
+* ``score_vqa`` (:func:`score_stage`): answer every image's questions with that model and turn
   the answers into D-scores and metrics.
 
 The stage scripts only read params, call one of these and write files.
@@ -22,13 +22,15 @@ import pandas as pd
 from PIL import Image
 
 from t2ieval.data.scenes import Scene, scene_facts
-from t2ieval.metrics import accuracy_by, pairwise_accuracy
+from t2ieval.metrics import accuracy_report
 from t2ieval.runtime import seed_everything
 from t2ieval.io import write_json
-from t2ieval.vqa.model import EMBEDDED_MODELS, VqaModel, load_vqa_model
-from t2ieval.vqa.score import SCORER_SETTINGS, VqaScorer, image_hash, scorer_enabled
-from t2ieval.vqa.train import (QaExamples, TrainSettings, answer_accuracy, build_embedded_model,
-                               save_vqa, train_vqa)
+from t2ieval.vqa.model import (EMBEDDED_MODELS, VqaModel, build_embedded_model, load_vqa_model,
+                               save_vqa)
+from t2ieval.batching import pair_scores, score_image_table
+from t2ieval.vqa.score import SCORER_SETTINGS, VqaScorer, scorer_enabled
+from t2ieval.vqa.settings import TrainSettings
+from t2ieval.vqa.train import QaExamples, answer_accuracy, train_vqa
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,9 @@ def _examples(qa: pd.DataFrame, images: dict[str, Image.Image],
 
 
 def train_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.DataFrame,
-                         load: Callable[[str], Image.Image], settings: TrainSettings, device,
-                         scenes: dict[str, Scene] | None = None) -> tuple[VqaModel, list[dict]]:
+                         load: Callable[[str], Image.Image], settings: TrainSettings, seed: int,
+                         device, scenes: dict[str, Scene] | None = None
+                         ) -> tuple[VqaModel, list[dict]]:
     """Train the embedded ViLT on the train split's generated questions.
 
     ``scenes`` (the generator's scene graphs) give the auxiliary loss its facts; without them it
@@ -138,10 +141,10 @@ def train_embedded_model(name: str, qa: pd.DataFrame | None, image_split: pd.Dat
         log.warning("no scene graphs (data/prepared/scenes.jsonl): the auxiliary loss uses each "
                     "image's answers to its train questions instead, a weaker signal")
     train = _examples(train_qa, images, scenes)
-    seed_everything(settings.seed)  # the random initialisation: same seed, same model
+    seed_everything(seed)  # the random initialisation: same seed, same model
     vqa = build_embedded_model(name, texts, device=device)
     val = _examples(val_qa, images) if not val_qa.empty else None
-    history = train_vqa(vqa, train, settings, val=val, progress=True)
+    history = train_vqa(vqa, train, settings, seed, val=val, progress=True)
     return vqa, history
 
 
@@ -154,8 +157,9 @@ class VqaModelResult:
     metrics: dict[str, float | int | str | None]
 
 
-def prepare_model(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled: bool,
-                  model: str, kind: str, device, settings: TrainSettings, train_embedded: bool,
+def train_stage(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled: bool,
+                  model: str, kind: str, device, settings: TrainSettings, seed: int,
+                  train_embedded: bool,
                   max_questions: int, out_dir: Path, load: Callable[[str], Image.Image],
                   scenes: dict[str, Scene] | None = None) -> VqaModelResult:
     """The ``train_vqa`` stage: train the embedded ViLT or export ``model``, into ``out_dir``.
@@ -176,7 +180,7 @@ def prepare_model(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled
                 f"vqa.model is the embedded {model!r}, which has no weights until this stage "
                 "trains it, but vqa.train_embedded is false: set it to true, point vqa.model to "
                 "a VQA checkpoint, or turn the D-branch off with vqa.enabled: false")
-        vqa, history = train_embedded_model(model, qa, image_split, load, settings, device,
+        vqa, history = train_embedded_model(model, qa, image_split, load, settings, seed, device,
                                             scenes)
     else:
         vqa = load_vqa_model(model, kind=kind, device=device)  # type: ignore[arg-type]
@@ -192,15 +196,6 @@ def prepare_model(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled
     return VqaModelResult(vqa, history, metrics)
 
 
-def _pairs_to_scores(answers: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
-    per = answers.groupby(["pair_id", "slot"], sort=False)["p_yes"].mean().unstack("slot")
-    per = per.reindex(columns=[1, 2])
-    out = pairs[["pair_id", "split"]].copy()
-    out["score_1"] = out["pair_id"].map(per[1]).to_numpy(dtype=float)
-    out["score_2"] = out["pair_id"].map(per[2]).to_numpy(dtype=float)
-    return out
-
-
 @dataclass
 class VqaScoreResult:
     """What the ``score_vqa`` stage writes."""
@@ -212,7 +207,7 @@ class VqaScoreResult:
     n_forward: int = 0             # model forward passes of the scoring
 
 
-def score_pairs(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None, *,
+def score_stage(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame | None, *,
                 model_dir: Path, device, infer_batch_size: int,
                 load: Callable[[str], Image.Image]) -> VqaScoreResult:
     """The ``score_vqa`` stage: ask every image its prompt's questions with the stage's model.
@@ -228,22 +223,17 @@ def score_pairs(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame
         return VqaScoreResult(pd.DataFrame(columns=ANSWER_COLUMNS), scores, {"d_branch": "off"})
     scorer = VqaScorer.load(model_dir, device=device, batch_size=infer_batch_size)
     scorer.progress = True
-    table = image_split[["pair_id", "image", "slot", "split", "prompt"]]
-    hashes: dict[str, str] = {}  # image path -> image_hash, computed once per image
-    answers = scorer.score_table(table, load, hashes)[ANSWER_COLUMNS + ["split"]]
-    scores = _pairs_to_scores(answers, pairs)
-
-    metrics: dict[str, float | int | str | None] = {"d_branch": "on"}
-    truth = pairs.set_index("pair_id")
-    for split in ("train", "val", "test"):
-        s = scores[scores["split"] == split]
-        metrics[f"{split}_accuracy_d"] = pairwise_accuracy(
-            s["score_1"], s["score_2"], truth.loc[s["pair_id"], "preferred"])
-    if "category" in pairs.columns:
-        val = scores[scores["split"] == "val"].merge(pairs[["pair_id", "preferred", "category"]],
-                                                     on="pair_id")
-        for cat, acc in accuracy_by(val, "category").items():
-            metrics[f"val_accuracy_d.{cat}"] = acc
+    table = image_split[["pair_id", "image", "slot", "split", "prompt"]].reset_index(drop=True)
+    d, parts = score_image_table(table, scorer.score_images, load=load, desc="VQA-scoring images")
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["image", "question", "kind", "p_yes"])
+    row = table.loc[found["image"].to_numpy()].reset_index(drop=True)
+    answers = pd.concat([row[["pair_id", "slot", "split"]].assign(image=row["image"]),
+                         found[["question", "kind", "p_yes"]]], axis=1)
+    scores = pair_scores(pairs, table, d)
+    metrics: dict[str, float | int | str | None] = {
+        "d_branch": "on",
+        **accuracy_report(scores.merge(pairs.drop(columns="split"), on="pair_id"), "d")}
 
     metrics["vqa_answer_accuracy"] = None
     if qa is not None:
@@ -251,13 +241,8 @@ def score_pairs(pairs: pd.DataFrame, image_split: pd.DataFrame, qa: pd.DataFrame
         val_qa = qa[qa["image"].map(split_of) == "val"].reset_index(drop=True)
         if not val_qa.empty:
             positions = {p: i for i, p in enumerate(dict.fromkeys(val_qa["image"]))}
-            paths = list(positions)
-            for p in paths:
-                if p not in hashes:
-                    hashes[p] = image_hash(load(p))
-            p = scorer.answer([(lambda p=p: load(p)) for p in paths],
-                              [(positions[i], q) for i, q in zip(val_qa["image"], val_qa["question"])],
-                              hashes=[hashes[p] for p in paths])
+            p = scorer.answer([load(p) for p in positions],
+                              [(positions[i], q) for i, q in zip(val_qa["image"], val_qa["question"])])
             labels = (val_qa["answer"] == "yes").astype(int).to_numpy()
             metrics["vqa_answer_accuracy"] = answer_accuracy(p, labels)
             for kind_name, idx in val_qa.groupby("kind").indices.items():
