@@ -26,3 +26,17 @@ def tiny_project(tmp_path_factory):
     from pipeline import make_tiny_project
 
     return make_tiny_project(tmp_path_factory.mktemp("tiny") / "project")
+
+
+@pytest.fixture(scope="session")
+def tiny_tracking(tiny_project) -> str:
+    """The tiny project's MLflow store (tracking and registry)."""
+    return f"sqlite:///{(tiny_project / 'mlflow.db').as_posix()}"
+
+
+@pytest.fixture(scope="session")
+def tiny_evaluator(tiny_tracking):
+    """The tiny project's registered champion, loaded once for every test that reads it."""
+    from t2ieval import Evaluator
+
+    return Evaluator.load("models:/t2ieval@champion", tracking_uri=tiny_tracking)

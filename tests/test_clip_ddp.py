@@ -29,8 +29,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_clip_train import make_pairs  # noqa: E402  (tiny generated pairs)
+from helpers import make_pairs  # noqa: E402  (tiny generated pairs)
 
 from t2ieval.clip.data import PairImageDataset, PairSet  # noqa: E402
 from t2ieval.clip.distributed import DistContext, init_distributed, shutdown  # noqa: E402

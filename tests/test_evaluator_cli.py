@@ -17,10 +17,9 @@ from typer.testing import CliRunner
 from t2ieval.cli import app
 from t2ieval.evaluator import Answer, Evaluator, ImageScore, Verdict, ranks_of
 from t2ieval.images import ImageError
-from test_serve import fused_tolerance
+from helpers import TOL, fused_tolerance
 
 MODEL_URI = "models:/t2ieval@champion"
-TOL = 1e-6
 
 
 def test_import_t2ieval_stays_light_and_exports_the_api_lazily():
@@ -41,13 +40,13 @@ def test_ranks_of_puts_the_best_first_and_keeps_ties_in_input_order():
 
 # ---- on the tiny project -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tracking(tiny_project) -> str:
-    return f"sqlite:///{(tiny_project / 'mlflow.db').as_posix()}"
+def tracking(tiny_tracking) -> str:
+    return tiny_tracking
 
 
 @pytest.fixture(scope="module")
-def ev(tracking) -> Evaluator:
-    return Evaluator.load(MODEL_URI, tracking_uri=tracking)
+def ev(tiny_evaluator) -> Evaluator:
+    return tiny_evaluator
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +97,7 @@ def test_compare_explains_with_branch_scores_and_vqa_answers(ev, fused):
     for name in ("clip_score", "ce_score", "d_score"):
         assert getattr(v, f"{name}_1") == pytest.approx(getattr(swapped, f"{name}_2"), abs=TOL)
         assert np.isfinite(getattr(v, f"{name}_1"))
-    assert v.score_2 == pytest.approx(swapped.score_1, abs=fused_tolerance(ev))
+    assert v.score_2 == pytest.approx(swapped.score_1, abs=fused_tolerance(ev.scorer.fusion))
     assert 0.0 <= v.ce_score_1 <= 1.0 and -1.0 <= v.clip_score_1 <= 1.0
     assert v.answers_1, "no VQA question was asked about the prompt"
     for a in v.answers_1 + v.answers_2:
@@ -116,7 +115,7 @@ def test_score_and_rank_take_paths_or_pil_images(ev, fused):
     by_path = ev.score(row["prompt"], paths)
     assert isinstance(by_path, list) and len(by_path) == 3
     assert np.allclose(ev.score(row["prompt"], pil), by_path, atol=TOL)
-    assert ev.score(row["prompt"], paths[0]) == pytest.approx(by_path[:1], abs=fused_tolerance(ev))
+    assert ev.score(row["prompt"], paths[0]) == pytest.approx(by_path[:1], abs=fused_tolerance(ev.scorer.fusion))
     ranks, scores = ev.rank(row["prompt"], paths)
     assert sorted(ranks) == [1, 2, 3]
     assert np.allclose(scores, by_path, atol=TOL)

@@ -10,11 +10,12 @@ from PIL import Image
 
 from t2ieval.images import load_image
 from t2ieval.vqa.model import VqaModelError
-from t2ieval.vqa.pipeline import VqaStageError, prepare_model, read_qa, score_pairs
+from t2ieval.pipeline.vqa import VqaStageError, train_stage, read_qa, score_stage
 from t2ieval.vqa.questions import make_questions
 from t2ieval.vqa.parse import parse_prompt
 from t2ieval.vqa.score import VqaScorer, image_hash
-from t2ieval.vqa.train import TrainSettings, build_embedded_model
+from t2ieval.vqa.model import build_embedded_model
+from t2ieval.vqa.settings import TrainSettings
 
 SMALL = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
          "intermediate_size": 64}
@@ -84,13 +85,14 @@ def _generated(tmp_path, n_pairs=10):
 
 def _train(tmp_path, images, qa, **kw):
     args = dict(enabled=True, model="t2i-tiny-vilt", kind="auto", device=torch.device("cpu"),
-                settings=TrainSettings(epochs=1, batch_size=32, lr=1e-3), train_embedded=True,
+                settings=TrainSettings(epochs=1, pretrain_epochs=0, shift=0, batch_size=32),
+                seed=0, train_embedded=True,
                 max_questions=6, out_dir=tmp_path / "models" / "vqa", load=load_image)
-    return prepare_model(images, qa, **{**args, **kw})
+    return train_stage(images, qa, **{**args, **kw})
 
 
 def _score(tmp_path, split, images, qa):
-    return score_pairs(split, images, qa, model_dir=tmp_path / "models" / "vqa",
+    return score_stage(split, images, qa, model_dir=tmp_path / "models" / "vqa",
                        device=torch.device("cpu"), infer_batch_size=32, load=load_image)
 
 
