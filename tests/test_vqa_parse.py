@@ -9,14 +9,9 @@ import pytest
 
 from t2ieval.data.scenes import STYLE_TEMPLATES, number_word, pluralize, style_question
 from t2ieval.params import load_params
-from t2ieval.vqa.parse import (
-    ATTRIBUTE_COLUMNS,
-    NUMBER_WORDS,
-    STYLE_NOUNS,
-    description_matrix,
-    parse_prompt,
-    parse_prompts,
-)
+from t2ieval.vqa.description import ATTRIBUTE_COLUMNS, description_matrix
+from t2ieval.vqa.lexicon import NUMBER_WORDS, STYLE_NOUNS, STYLE_PARTICIPLES
+from t2ieval.vqa.parse import parse_prompt, parse_prompts
 from t2ieval.vqa.questions import make_questions, question_matrix, score_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,7 +254,7 @@ def test_number_words_are_read_back_as_written():
 
 
 def test_every_parsed_style_has_a_style_question():
-    assert set(STYLE_NOUNS.values()) | {"sketch"} <= set(STYLE_TEMPLATES)
+    assert set(STYLE_NOUNS.values()) | set(STYLE_PARTICIPLES.values()) <= set(STYLE_TEMPLATES)
     assert style_question("star", "sketch") == "Is the star drawn as a sketch?"
     with pytest.raises(ValueError, match="style"):
         style_question("star", "filled")

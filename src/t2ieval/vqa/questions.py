@@ -39,7 +39,7 @@ from t2ieval.data.scenes import (
     relation_question,
     style_question,
 )
-from t2ieval.vqa.parse import ATTRIBUTE_COLUMNS, Description, row_labels
+from t2ieval.vqa.description import ATTRIBUTE_COLUMNS, Description, row_labels
 
 KINDS: tuple[str, ...] = ("existence", "colour", "count", "relation", "style", "prompt")
 
