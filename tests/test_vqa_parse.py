@@ -12,7 +12,7 @@ from t2ieval.params import load_params
 from t2ieval.vqa.description import ATTRIBUTE_COLUMNS, description_matrix
 from t2ieval.vqa.lexicon import NUMBER_WORDS, STYLE_NOUNS, STYLE_PARTICIPLES
 from t2ieval.vqa.parse import parse_prompt, parse_prompts
-from t2ieval.vqa.questions import make_questions, question_matrix, score_matrix
+from t2ieval.vqa.questions import KINDS, make_questions, question_matrix, score_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -187,7 +187,6 @@ def test_ground_truth_questions_are_the_questions_asked_at_scoring_time():
     """
     from t2ieval.data.scenes import questions, sample_pair
 
-    order = ("prompt", "existence", "colour", "count", "relation", "style")
     cap = load_params(ROOT / "params.yaml").vqa.max_questions_per_image
     specs = [sample_pair(np.random.default_rng([0, i])) for i in range(2000)]  # as make_pair draws
     prompts = sorted({s.prompt for s in specs})
@@ -199,7 +198,7 @@ def test_ground_truth_questions_are_the_questions_asked_at_scoring_time():
         assert len({qa.question for qa in truth}) == len(truth), spec.prompt
         count_one = {f"Is there one {g.shape}?" for g in good.groups if g.count == 1}
         expected = sorted((qa for qa in truth if qa.answer == "yes" and qa.question not in count_one),
-                          key=lambda qa: order.index(qa.kind))
+                          key=lambda qa: KINDS.index(qa.kind))
         got = asked[spec.prompt]
         if [(q.kind, q.text) for q in got] != [(qa.kind, qa.question) for qa in expected]:
             disagree.add(spec.prompt)

@@ -41,7 +41,8 @@ from t2ieval.data.scenes import (
 )
 from t2ieval.vqa.description import ATTRIBUTE_COLUMNS, Description, row_labels
 
-KINDS: tuple[str, ...] = ("existence", "colour", "count", "relation", "style", "prompt")
+KINDS: tuple[str, ...] = ("prompt", "existence", "colour", "count", "relation", "style")
+"""The question kinds, in the order questions are asked and kept under the cap."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def make_questions(desc: Description, max_questions: int | None = None) -> list[
                                          "style", main, "style"))
     out: list[Question] = []
     seen: set[str] = set()
-    for kind in ("prompt", "existence", "colour", "count", "relation", "style"):
+    for kind in KINDS:
         for q in by_kind[kind]:
             if q.text not in seen:
                 seen.add(q.text)
