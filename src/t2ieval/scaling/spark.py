@@ -408,16 +408,16 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
 
     ``partitions`` defaults to Spark's default parallelism (capped at the number of rows): in
     local mode MLflow loads the model once per partition, so keep it near the number of cores.
-    ``batch_size`` rows (at most the pyfunc's limit) go to the model per call. Pass ``spark`` (or
+    ``batch_size`` rows (at most the pyfunc's limit) go to the model per call. Registry URIs
+    are resolved in ``tracking_uri``, else ``MLFLOW_TRACKING_URI`` or ``./mlflow.db``, for this
+    call only (:func:`t2ieval.tracking.using_tracking_uri`). Pass ``spark`` (or
     have one active) to reuse a running session: it is left running, its Arrow batch size is
     restored afterwards, and ``master``/``threads_per_task``/``conf`` do not apply to it.
     Returns a summary: rows, scored, errors, accuracy (if the manifest has ``preferred``),
     partitions, timings and throughput.
     """
-    import mlflow
-
-    from t2ieval import tracking
     from t2ieval.serving.pyfunc import MAX_ROWS
+    from t2ieval.tracking import using_tracking_uri
 
     if not 1 <= batch_size <= MAX_ROWS:
         raise ValueError(f"batch_size must be between 1 and {MAX_ROWS} (the model's request "
@@ -431,11 +431,6 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite)")
     prepared = prepare_manifest(manifest, image_root)
     has_truth = "preferred_truth" in prepared.columns
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-    else:
-        tracking.configure(".")
     log.info("scoring %d pairs from %s with %s on %s", len(prepared), manifest, model_uri,
              master if spark is None else spark.sparkContext.master)
 
@@ -445,8 +440,9 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
         log.warning("using the running SparkSession (master %s); master=%r is ignored",
                     spark.sparkContext.master, master)
     own = spark is None
-    with (spark_session(master, batch_size, threads_per_task, conf) if own
-          else _borrowed(spark, batch_size)) as session:
+    with using_tracking_uri(tracking_uri), \
+            (spark_session(master, batch_size, threads_per_task, conf) if own
+             else _borrowed(spark, batch_size)) as session:
         t1 = time.perf_counter()
         n_parts = min(partitions or session.sparkContext.defaultParallelism, len(prepared))
         result = build_scoring_frame(session, prepared, model_uri, n_parts, on_error,
