@@ -152,3 +152,37 @@ def test_tied_rows_are_checked_then_left_out_and_counted(tmp_path):
     result = import_manifest(tmp_path / "m.csv", tmp_path / "out", 10**7, on_error="skip")
     assert result.ties == 2 and len(result.pairs) == 1
     assert [p.row for p in result.problems] == [4]  # a tie row is checked like any other
+
+
+def test_blank_cells_one_rule_for_manifests_and_the_served_model(folder):
+    """``is_missing`` (None, NaN) and ``is_blank`` (also whitespace) are the one definition;
+    the served model treats only missing cells as absent, so an empty or whitespace string is
+    reported as what it is (no base64), and only ``image_2`` may also be ``""``."""
+    from t2ieval.data.manifest import is_blank, is_missing
+    from t2ieval.serving.pyfunc import InputError, parse_rows
+
+    nan = float("nan")
+    assert [is_missing(v) for v in (None, nan, "", "  ", "x", 0)] == \
+        [True, True, False, False, False, False]
+    assert [is_blank(v) for v in (None, nan, "", " \t", "x", 0)] == \
+        [True, True, True, True, False, False]
+
+    good = encode_image_base64(folder / "imgs/a.png")
+    prompts, ones, twos = parse_rows(pd.DataFrame(
+        {"prompt": ["a", "b", "c"], "image_1": [good] * 3, "image_2": [None, nan, ""]}))
+    assert twos == [None, None, None] and all(img is not None for img in ones)
+
+    bad = pd.DataFrame({"prompt": [None, nan, "  ", "ok", "ok", "ok"],
+                        "image_1": [good, good, good, None, "", "  "],
+                        "image_2": [None, None, None, None, "  ", None]})
+    with pytest.raises(InputError) as info:
+        parse_rows(bad)
+    assert info.value.problems == [
+        "row 0: prompt must be a string, got nothing",
+        "row 1: prompt must be a string, got nothing",
+        "row 2: prompt is empty",
+        "row 3: image_1 is missing",
+        "row 4: image_1: empty string instead of a base64 image",
+        "row 4: image_2: empty string instead of a base64 image",
+        "row 5: image_1: empty string instead of a base64 image",
+    ]

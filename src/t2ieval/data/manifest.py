@@ -109,9 +109,14 @@ def parse_preferred(value: object, allow_tie: bool = False) -> int | None:
     return None
 
 
+def is_missing(value: object) -> bool:
+    """An absent cell: ``None`` or NaN (what pandas reads for an empty cell of a non-text column)."""
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
 def is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value)) or \
-        (isinstance(value, str) and not value.strip())
+    """A missing cell (:func:`is_missing`) or a string of whitespace only."""
+    return is_missing(value) or (isinstance(value, str) and not value.strip())
 
 
 def import_manifest(path: str | Path, out_dir: str | Path, max_pixels: int,
