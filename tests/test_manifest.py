@@ -117,6 +117,12 @@ def test_missing_column_and_duplicate_ids(folder):
     rows = [dict(GOOD, pair_id="same"), dict(GOOD, pair_id="same")]
     with pytest.raises(ManifestError, match="'same' already used by row 1"):
         import_manifest(_write(folder, rows), folder / "out", 10_000)
+    # an id belongs to the first row that names it, even when that row is dropped
+    rows = [dict(GOOD, pair_id="same", image_1="imgs/nope.png"), dict(GOOD, pair_id="same"),
+            dict(GOOD, pair_id="other")]
+    res = import_manifest(_write(folder, rows), folder / "out", 10_000, on_error="skip")
+    assert list(res.pairs["pair_id"]) == ["other"]
+    assert res.skip_reasons == {"duplicate_pair_id": 1, "missing_file": 1}
 
 
 def test_base64_round_trip_and_refusals(folder):

@@ -17,9 +17,9 @@ from PIL import Image
 
 pytest.importorskip("pyspark")
 
+from t2ieval.data.manifest import ManifestError, import_manifest  # noqa: E402
 from t2ieval.images import load_image  # noqa: E402
 from t2ieval.scaling.spark import (  # noqa: E402
-    BatchManifestError,
     BatchScoringError,
     ImageReadError,
     encode_batch,
@@ -76,14 +76,41 @@ def test_prepare_manifest_lists_every_bad_row(tmp_path):
                   "image_1": ["1.png", "1.png", "1.png", ""],
                   "image_2": ["2.png", "2.png", "2.png", "2.png"],
                   "preferred": ["1", "2", "3", "1"]}).to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(BatchManifestError) as info:
+    with pytest.raises(ManifestError) as info:
         prepare_manifest(tmp_path / "m.csv")
     text = str(info.value)
     assert "row 2, field 'prompt': prompt is empty" in text
     assert "row 3, field 'pair_id': 'a' already used by row 1" in text
-    assert "row 3, field 'preferred': must be 1 or 2" in text
+    assert "row 3, field 'preferred': must be 1, 2 or 0/tie (or empty), got '3'" in text
     assert "row 4, field 'image_1': image path is empty" in text
     assert len(info.value.problems) == 4
+
+
+def test_prepare_manifest_checks_rows_as_the_pipelines_import_does(tmp_path):
+    """One check of manifest rows: score-batch finds the same problems as ``prepare`` (which
+    also requires ``preferred``), and keeps a tie as truth 0."""
+    _png(tmp_path / "1.png")
+    _png(tmp_path / "2.png", (0, 0, 255))
+    pd.DataFrame({"pair_id": ["a", "b", "a", "c", "d", ""],
+                  "prompt": ["ok", "  ", "ok", "ok", "ok", "ok"],
+                  "image_1": ["1.png", "1.png", "1.png", "", "1.png", "1.png"],
+                  "image_2": ["2.png", "2.png", "2.png", "2.png", "2.png", "2.png"],
+                  "preferred": ["1", "2", "3", "1", "tie", "0"]}
+                 ).to_csv(tmp_path / "m.csv", index=False)
+    with pytest.raises(ManifestError) as for_spark:
+        prepare_manifest(tmp_path / "m.csv")
+    with pytest.raises(ManifestError) as for_prepare:
+        import_manifest(tmp_path / "m.csv", tmp_path / "out", max_pixels=10_000)
+    assert [(p.row, p.field, p.reason) for p in for_spark.value.problems] == \
+        [(p.row, p.field, p.reason) for p in for_prepare.value.problems] == [
+            (2, "prompt", "empty_prompt"), (3, "preferred", "bad_preferred"),
+            (3, "pair_id", "duplicate_pair_id"), (4, "image_1", "missing_path")]
+
+    pd.DataFrame({"prompt": ["a", "b", "c"], "image_1": ["1.png"] * 3,
+                  "image_2": ["2.png"] * 3, "preferred": ["tie", "2", ""]}
+                 ).to_csv(tmp_path / "ties.csv", index=False)
+    got = prepare_manifest(tmp_path / "ties.csv")
+    assert got["preferred_truth"].tolist()[:2] == [0, 2] and pd.isna(got["preferred_truth"][2])
 
 
 def test_prepare_manifest_rejects_missing_and_clashing_columns(tmp_path):

@@ -9,8 +9,8 @@ The result, every component score plus the manifest's columns, is written as Par
 Errors:
 
 * problems in the manifest itself (missing column, empty prompt or path, a ``preferred`` that is
-  not 1 or 2, a repeated ``pair_id``) are found on the driver before Spark starts work, and always
-  fail, listing every bad row (1-based data rows, as a spreadsheet shows them);
+  not 1, 2 or 0/tie, a repeated ``pair_id``) are found on the driver before Spark starts work by
+  :func:`t2ieval.data.manifest.check_rows`, and always fail, listing every bad row;
 * an image that is missing or unreadable is found by the executors. With ``on_error="fail"``
   (default) the job stops with a :class:`BatchScoringError` naming the manifest row, pair id and
   path; with ``on_error="skip"`` the row is written with null scores and the reason in its
@@ -41,12 +41,12 @@ try:
 except ImportError as exc:  # pragma: no cover - pyspark is an optional dependency
     raise ImportError("t2ieval.scaling.spark needs pyspark: pip install 't2ieval[spark]'") from exc
 
-from t2ieval.data.manifest import RowProblem, is_blank, parse_preferred, read_manifest
+from t2ieval.data.manifest import (CHECKED, ManifestError, RowProblem, check_rows, is_missing,
+                                   read_manifest)
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("prompt", "image_1", "image_2")
 _READ_TYPE = T.StructType([T.StructField("image_1", T.StringType()),
                            T.StructField("image_2", T.StringType()),
                            T.StructField("error", T.StringType())])
@@ -88,85 +88,40 @@ class ImageReadError(ValueError):
     """Raised in an executor for a missing or unreadable image (``on_error="fail"``)."""
 
 
-class BatchManifestError(ValueError):
-    """The manifest cannot be scored; ``problems`` lists every bad row."""
-
-    def __init__(self, manifest: str | Path, problems: list[RowProblem]):
-        self.manifest = manifest
-        self.problems = problems
-        shown = "\n".join(f"  - {p}" for p in problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{manifest}: {len(problems)} problem(s) in the manifest\n{shown}{more}")
-
-
 # --------------------------------------------------------------------------------------------
 # Driver side: the manifest
 
 
 def prepare_manifest(path: str | Path, image_root: str | Path | None = None) -> pd.DataFrame:
-    """Read and check a manifest on the driver; no image file is opened.
+    """Read and check a manifest on the driver (:func:`t2ieval.data.manifest.check_rows`); no
+    image file is opened.
 
     Returns one row per manifest row with ``row`` (1-based data row), ``pair_id`` (``row000001``
-    style when absent), ``prompt``, ``image_1`` and ``image_2`` (relative paths joined to the
-    manifest's folder; absolute paths kept), ``preferred_truth`` (1, 2 or null) when the manifest
-    has ``preferred``, and every other manifest column as a string. Raises
-    :class:`BatchManifestError` listing every bad row.
+    style when absent), ``prompt``, ``image_1`` and ``image_2`` (absolute paths; relative ones
+    joined to ``image_root``, default the manifest's folder), every other manifest column as a
+    string, and ``preferred_truth`` (1, 2, 0 for a tie, or null) when the manifest has
+    ``preferred``. Raises :class:`~t2ieval.data.manifest.ManifestError` listing every bad row.
     """
     path = Path(path)
-    frame = read_manifest(path, required=tuple(REQUIRED_COLUMNS))
+    frame = read_manifest(path, required=("prompt", "image_1", "image_2"))
     clash = [c for c in frame.columns if c in reserved_columns()]
     if clash:
         raise ValueError(f"{path}: column(s) {clash} clash with the scores this command writes; "
                          "rename them")
-    if frame.empty:
-        raise BatchManifestError(path, [RowProblem(0, "*", "empty", "the manifest has no rows")])
-    base = os.path.abspath(path.parent if image_root is None else image_root)
-    has_truth = "preferred" in frame.columns
-    extra = [c for c in frame.columns if c not in (*REQUIRED_COLUMNS, "pair_id", "preferred")]
-    problems: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    rows = []
-    for idx, rec in enumerate(frame.to_dict("records"), start=1):
-        out: dict[str, Any] = {"row": idx}
-        pair_id = rec.get("pair_id")
-        pair_id = f"row{idx:06d}" if is_blank(pair_id) else str(pair_id).strip()
-        if pair_id in seen:
-            problems.append(RowProblem(idx, "pair_id", "duplicate_pair_id",
-                                       f"{pair_id!r} already used by row {seen[pair_id]}"))
-        seen.setdefault(pair_id, idx)
-        out["pair_id"] = pair_id
-        prompt = rec.get("prompt")
-        if is_blank(prompt) or not isinstance(prompt, str):
-            problems.append(RowProblem(idx, "prompt", "empty_prompt", "prompt is empty"))
-        out["prompt"] = prompt.strip() if isinstance(prompt, str) else None
-        for fld in ("image_1", "image_2"):
-            value = rec.get(fld)
-            if is_blank(value) or not isinstance(value, str):
-                problems.append(RowProblem(idx, fld, "missing_path", "image path is empty"))
-                out[fld] = None
-                continue
-            value = value.strip()
-            out[fld] = value if os.path.isabs(value) else os.path.normpath(
-                os.path.join(base, value))
-        if has_truth:
-            raw = rec.get("preferred")
-            truth = None if is_blank(raw) else parse_preferred(raw)
-            if truth is None and not is_blank(raw):
-                problems.append(RowProblem(idx, "preferred", "bad_preferred",
-                                           f"must be 1 or 2 (or empty), got {raw!r}"))
-            out["preferred_truth"] = truth
-        for col in extra:
-            value = rec.get(col)
-            out[col] = None if value is None or (isinstance(value, float) and pd.isna(value)) \
-                else str(value)
-        rows.append(out)
+    rows = check_rows(path, frame, image_root, require_preferred=False)
+    problems = [p for r in rows for p in r.problems]
+    if not rows:
+        problems = [RowProblem(0, "*", "empty", "the manifest has no rows")]
     if problems:
-        raise BatchManifestError(path, problems)
-    columns = ["row", "pair_id", "prompt", "image_1", "image_2", *extra] + \
-        (["preferred_truth"] if has_truth else [])
-    prepared = pd.DataFrame(rows, columns=columns)
-    if has_truth:
-        prepared["preferred_truth"] = prepared["preferred_truth"].astype("Int64")
+        raise ManifestError(path, problems)
+    extra = [c for c in frame.columns if c not in CHECKED]
+    prepared = pd.DataFrame({
+        "row": [r.row for r in rows], "pair_id": [r.pair_id for r in rows],
+        "prompt": [r.prompt for r in rows], "image_1": [r.image_1 for r in rows],
+        "image_2": [r.image_2 for r in rows],
+        **{c: [None if is_missing(r.extra[c]) else str(r.extra[c]) for r in rows] for c in extra}})
+    if "preferred" in frame.columns:
+        prepared["preferred_truth"] = pd.array([r.preferred for r in rows], dtype="Int64")
     return prepared
 
 
@@ -375,13 +330,14 @@ def build_scoring_frame(spark: SparkSession, manifest: pd.DataFrame, model_uri: 
 
 
 def summarize(spark: SparkSession, out: str, has_truth: bool) -> dict[str, Any]:
-    """Counts and pairwise accuracy of a written result (accuracy over scored rows with a truth)."""
+    """Counts and pairwise accuracy of a written result (accuracy over scored rows whose
+    ``preferred_truth`` is 1 or 2)."""
     result = spark.read.parquet(out)
     aggs = [F.count(F.lit(1)).alias("rows"),
             F.count(F.when(F.col("error").isNull(), 1)).alias("scored"),
             F.count(F.col("error")).alias("errors")]
     if has_truth:
-        judged = F.col("error").isNull() & F.col("preferred_truth").isNotNull()
+        judged = F.col("error").isNull() & F.col("preferred_truth").isin(1, 2)  # not ties
         aggs += [F.count(F.when(judged, 1)).alias("with_truth"),
                  F.count(F.when(judged & (F.col("preferred") == F.col("preferred_truth")), 1))
                  .alias("correct")]
