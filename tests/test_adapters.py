@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from t2ieval.adapters import AdapterError, RowError, import_dataset, run_import
+from t2ieval.adapters.pairs import Group, Report, group_candidates, verdict
 from t2ieval.data.manifest import import_manifest
-from t2ieval.adapters import AdapterError, RowError, import_dataset
-from t2ieval.adapters.common import Group, Report, group_candidates, run_import, verdict
 from t2ieval.adapters.hpd import HPDAdapter
 from t2ieval.adapters.imagereward import ImageRewardAdapter
 from t2ieval.adapters.tables import RecordsTable

@@ -192,3 +192,31 @@ def test_blank_cells_one_rule_for_manifests_and_the_served_model(folder):
         "row 4: image_2: empty string instead of a base64 image",
         "row 5: image_1: empty string instead of a base64 image",
     ]
+
+
+@pytest.mark.parametrize("name", ["m.csv", "m.jsonl"])
+def test_write_manifest_is_read_back_to_the_same_rows_and_files(folder, tmp_path, name):
+    """The format is written beside where it is read: paths inside the manifest's folder are
+    written relative to it, others absolute, and check_rows resolves them back."""
+    from t2ieval.data.manifest import check_rows, read_manifest, write_manifest
+
+    outside = _rgb(tmp_path.parent / f"{tmp_path.name}_outside.png")
+    rows = [{"pair_id": "p1", "prompt": "a red square", "image_1": folder / "imgs/a.png",
+             "image_2": outside, "preferred": 2, "category": "colour"},
+            {"pair_id": "p2", "prompt": "ünïcode, \"quoted\"", "image_1": folder / "imgs/b.jpg",
+             "image_2": folder / "imgs/a.png", "preferred": 1, "category": "object"}]
+    out = write_manifest(rows, folder / name)
+    frame = read_manifest(out)
+    assert list(frame.columns) == ["pair_id", "prompt", "image_1", "image_2", "preferred",
+                                   "category"]
+    assert list(frame["image_1"]) == ["imgs/a.png", "imgs/b.jpg"]
+    assert frame["image_2"][0] == outside.resolve().as_posix()
+    checked = check_rows(out, frame)
+    assert [r.problems for r in checked] == [(), ()]
+    assert [(r.pair_id, r.prompt, r.preferred) for r in checked] == \
+        [("p1", "a red square", 2), ("p2", "ünïcode, \"quoted\"", 1)]
+    assert [r.image_1 for r in checked] == [str(folder / "imgs/a.png"), str(folder / "imgs/b.jpg")]
+    assert checked[0].image_2 == str(outside.resolve())
+    assert not list(folder.glob(".*.tmp"))
+    with pytest.raises(ValueError, match=r"must end in \.csv or \.jsonl"):
+        write_manifest(rows, folder / "m.txt")

@@ -1,4 +1,4 @@
-"""The manifest format: reading it, checking its rows, importing it for the pipeline.
+"""The manifest format: reading and writing it, checking its rows, importing it for the pipeline.
 
 A manifest has columns ``prompt``, ``image_1``, ``image_2``, ``preferred`` (1 or 2; ``0`` or
 ``tie`` for a pair the raters found equal) and optionally ``category`` and ``pair_id``. Image
@@ -11,7 +11,8 @@ belongs to the first row that names it). Each problem names the row (1-based dat
 spreadsheet shows it after the header), the field and what was wrong. :func:`import_manifest`
 also decodes every image and converts the valid ones once to RGB PNG; tied pairs are checked like
 any other, then left out of the pairs and counted (``ImportResult.ties``): a pairwise accuracy has
-nothing to score on them, as in the public datasets' own protocols.
+nothing to score on them, as in the public datasets' own protocols. :func:`write_manifest` writes
+the format (``t2ieval import``), naming images as :func:`check_rows` resolves them back.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 from tqdm import tqdm
@@ -33,6 +35,9 @@ from t2ieval.io import write_table
 log = logging.getLogger(__name__)
 
 REQUIRED = ("prompt", "image_1", "image_2", "preferred")
+#: what :func:`write_manifest` writes, in this order
+COLUMNS = ("pair_id", "prompt", "image_1", "image_2", "preferred", "category")
+WRITE_SUFFIXES = (".csv", ".jsonl")
 
 
 class ManifestError(ValueError):
@@ -97,6 +102,46 @@ def read_manifest(path: str | Path, required: tuple[str, ...] = REQUIRED) -> pd.
     if missing:
         raise ValueError(f"{path}: missing required column(s) {missing}; found {list(frame.columns)}")
     return frame
+
+
+def check_manifest_path(out: str | Path) -> Path:
+    """``out`` as a Path if :func:`write_manifest` can write it (``.csv`` or ``.jsonl``), else
+    ``ValueError``."""
+    out = Path(out)
+    if out.suffix.lower() not in WRITE_SUFFIXES:
+        raise ValueError(f"{out}: the manifest must end in {' or '.join(WRITE_SUFFIXES)}")
+    return out
+
+
+def manifest_path(image: str | Path, manifest_dir: str | Path) -> str:
+    """How a manifest in ``manifest_dir`` names ``image``: relative to that folder when inside it,
+    else absolute (POSIX form, symlinks resolved): what :func:`check_rows` resolves back."""
+    absolute = Path(image).resolve()
+    try:
+        return absolute.relative_to(Path(manifest_dir).resolve()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def write_manifest(rows: Sequence[Mapping[str, Any]], out: str | Path) -> Path:
+    """Write ``rows`` (:data:`COLUMNS`; images as paths) as a CSV or JSONL manifest, by suffix.
+
+    Image paths are written by :func:`manifest_path`. The file appears atomically (written
+    beside it, then renamed), so a failed write never leaves half a manifest.
+    """
+    out = check_manifest_path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records = [{c: (manifest_path(row[c], out.parent) if c in ("image_1", "image_2") else row[c])
+                for c in COLUMNS} for row in rows]
+    tmp = out.with_name(f".{out.name}.tmp")
+    if out.suffix.lower() == ".csv":
+        pd.DataFrame(records, columns=list(COLUMNS)).to_csv(tmp, index=False)
+    else:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    return out
 
 
 def parse_preferred(value: object, allow_tie: bool = False) -> int | None:
