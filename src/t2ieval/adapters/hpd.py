@@ -126,7 +126,8 @@ class HPDAdapter:
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:
         try:
-            return ImageRef(path=resolve_image(value, self.roots, where, field))
+            return ImageRef(path=resolve_image(value, self.roots, where, field),
+                            column=field, where=where)
         except RowError as exc:
             report.problem(exc, "missing_images")
             return None

@@ -138,7 +138,8 @@ class ImageRewardAdapter:
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:
         try:
-            return ImageRef(path=resolve_image(value, self.roots, where, field, self.fallback_dirs))
+            return ImageRef(path=resolve_image(value, self.roots, where, field,
+                                               self.fallback_dirs), column=field, where=where)
         except RowError as exc:
             report.problem(exc, "missing_images")
             return None

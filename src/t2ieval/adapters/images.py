@@ -2,8 +2,9 @@
 
 Images that the source holds as files are referenced where they are (:func:`resolve_image`);
 images held as bytes (Pick-a-Pic, Hugging Face copies) are written by :class:`ImageWriter` into
-``<manifest stem>_images/`` beside the manifest, only for the pairs that are kept
-(:func:`materialise`).
+``<manifest stem>_images/`` beside the manifest. Either way, every image of a kept pair is fully
+decoded here (:func:`materialise`), so a missing, truncated or undecodable image fails the import
+(or is skipped and counted), naming the file, row and field, rather than ``prepare`` later.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from t2ieval.adapters.cells import as_list
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.pairs import Candidate, ImageRef, Report
 from t2ieval.adapters.tables import RowTable
-from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes, to_rgb
+from t2ieval.images import (DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes, load_image,
+                            to_rgb)
 
 _FORMAT_EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif",
                "TIFF": ".tif"}
@@ -65,13 +67,29 @@ def _payload_bytes(payload: Any, where: str, field: str) -> tuple[bytes | None, 
 
 
 class ImageWriter:
-    """Writes images held as bytes (or decoded) in the source into one folder, once per stem."""
+    """Writes images held as bytes (or decoded) in the source into one folder, once per stem,
+    and checks that image files the manifest names where they are decode."""
 
     def __init__(self, folder: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.folder = Path(folder)
         self.max_pixels = max_pixels
         self.written = 0
         self._done: dict[str, Path] = {}
+        self._checked: dict[Path, str | None] = {}  # file -> its problem (None: it decodes)
+
+    def check_file(self, path: Path, where: str, field: str) -> Path:
+        """``path`` once its image fully decodes within the pixel limit (each file is decoded
+        once); raises ``RowError`` naming the row and field otherwise."""
+        if path not in self._checked:
+            try:
+                load_image(path, self.max_pixels)
+                self._checked[path] = None
+            except ImageError as exc:
+                self._checked[path] = str(exc)
+        problem = self._checked[path]
+        if problem is not None:
+            raise RowError(where, field, problem)
+        return path
 
     def write(self, payload: Any, stem: str, where: str, field: str) -> Path:
         """Validate and store one image; returns its path. Raises ``RowError`` for bad data."""
@@ -81,7 +99,7 @@ class ImageWriter:
         if path is not None:
             if not path.is_file():
                 raise RowError(where, field, f"image file not found: {path}")
-            self._done[stem] = path
+            self._done[stem] = self.check_file(path, where, field)
             return path
         self.folder.mkdir(parents=True, exist_ok=True)
         if img is not None:
@@ -107,16 +125,24 @@ class ImageWriter:
 
 def materialise(candidates: Sequence[Candidate], table: RowTable, writer: ImageWriter,
                 report: Report) -> dict[ImageRef, Path | None]:
-    """Paths of every image the kept pairs use; deferred images are fetched and written now.
+    """Paths of every image the kept pairs use: files are decoded, deferred images are fetched,
+    decoded and written now.
 
     Images that cannot be decoded are reported (``bad_images``) and map to ``None``.
     """
     refs = list(dict.fromkeys(r for c in candidates for r in (c.better, c.worse)))
-    out: dict[ImageRef, Path | None] = {r: r.path for r in refs if not r.deferred}
+    out: dict[ImageRef, Path | None] = {}
     deferred: dict[int, list[ImageRef]] = defaultdict(list)
     for ref in refs:
         if ref.deferred:
             deferred[ref.row].append(ref)  # type: ignore[index]
+            continue
+        try:
+            out[ref] = writer.check_file(ref.path, ref.where,  # type: ignore[arg-type]
+                                         ref.column or "image")
+        except RowError as exc:
+            report.problem(exc, "bad_images")
+            out[ref] = None
     if not deferred:
         return out
     columns = sorted({r.column for rs in deferred.values() for r in rs})  # type: ignore[misc]

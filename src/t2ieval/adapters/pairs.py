@@ -42,6 +42,7 @@ class ImageRef:
 
     A deferred image lives in row ``row``, column ``column`` (item ``item`` of a list-valued
     column) and is written as ``<stem>.<ext>`` into the images folder when a kept pair needs it.
+    A file keeps the row (``where``) and the field (``column``) that named it, for errors.
     """
 
     path: Path | None = None
@@ -49,6 +50,7 @@ class ImageRef:
     column: str | None = None
     item: int | None = None
     stem: str = ""
+    where: str = ""
 
     @property
     def deferred(self) -> bool:
