@@ -38,6 +38,23 @@ def test_ranks_of_puts_the_best_first_and_keeps_ties_in_input_order():
     assert ranks_of([]) == []
 
 
+def test_loading_leaves_mlflow_and_the_environment_as_they_were(tmp_path, monkeypatch):
+    """With or without an explicit tracking URI, a load (here one that fails) changes neither
+    MLflow's URIs nor ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI``."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)  # the default store: ./mlflow.db, here an empty one
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    for tracking_uri in (None, f"sqlite:///{(tmp_path / 'other.db').as_posix()}"):
+        with pytest.raises(MlflowException, match="no-such-model"):
+            Evaluator.load("models:/no-such-model@champion", tracking_uri=tracking_uri)
+        assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == before, tracking_uri
+        assert "MLFLOW_TRACKING_URI" not in os.environ, tracking_uri
+        assert "MLFLOW_REGISTRY_URI" not in os.environ, tracking_uri
+
+
 # ---- on the tiny project -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tracking(tiny_tracking) -> str:

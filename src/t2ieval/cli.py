@@ -182,13 +182,14 @@ def score_batch(
     """Score a manifest of any size with the registered model on Apache Spark (Parquet out)."""
     import json
 
-    from t2ieval.scaling.spark import BatchManifestError, BatchScoringError, score_manifest
+    from t2ieval.data.manifest import ManifestError
+    from t2ieval.scaling.spark import BatchScoringError, score_manifest
 
     try:
         summary = score_manifest(manifest, model, out, master=master, batch_size=batch_size,
                                  partitions=partitions, on_error=on_error, overwrite=overwrite,
                                  threads_per_task=threads_per_task, image_root=image_root)
-    except (BatchScoringError, BatchManifestError, FileNotFoundError, FileExistsError,
+    except (BatchScoringError, ManifestError, FileNotFoundError, FileExistsError,
             ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc

@@ -13,10 +13,11 @@ import logging
 import re
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
@@ -29,6 +30,7 @@ RUNTIME_LOCK = Path("requirements/runtime.lock")
 #: the URIs :func:`configure` itself put in the environment (``mlflow.set_tracking_uri`` exports
 #: them), so that they are not mistaken for the user's own choice on the next call
 _SET_BY_US: dict[str, str] = {}
+_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def _user_env(name: str) -> str | None:
@@ -42,21 +44,60 @@ def tracking_uri(root: str | Path = ".") -> str:
         f"sqlite:///{(Path(root).resolve() / 'mlflow.db').as_posix()}"
 
 
+def _project_uris(root: str | Path) -> tuple[str, str]:
+    """``(tracking, registry)`` URIs: the user's ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI``
+    when set, else the project's store (the registry follows the tracking URI)."""
+    tracking = tracking_uri(root)
+    return tracking, _user_env("MLFLOW_REGISTRY_URI") or tracking
+
+
 def configure(root: str | Path = ".") -> str:
-    """Point MLflow at the project's store (tracking and registry); returns the tracking URI."""
+    """Point MLflow at the project's store (tracking and registry) for the rest of the process;
+    returns the tracking URI. For a pipeline stage, which logs runs until it exits; library code
+    that only needs the store for a while uses :func:`using_tracking_uri`."""
     import mlflow
 
-    user_tracking = _user_env("MLFLOW_TRACKING_URI")
-    user_registry = _user_env("MLFLOW_REGISTRY_URI")
-    uri = user_tracking or tracking_uri(root)
-    registry = user_registry or uri
+    users = {name: _user_env(name) for name in _URI_VARS}
+    uri, registry = _project_uris(root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(registry)
-    if not user_tracking:
-        _SET_BY_US["MLFLOW_TRACKING_URI"] = uri
-    if not user_registry:
-        _SET_BY_US["MLFLOW_REGISTRY_URI"] = registry
+    for name, value in zip(_URI_VARS, (uri, registry)):
+        if users[name] is None:
+            _SET_BY_US[name] = value
     return uri
+
+
+@contextmanager
+def using_tracking_uri(uri: str | None = None, root: str | Path = ".") -> Iterator[str]:
+    """Use ``uri`` as MLflow's tracking and registry URI inside the block (``None``: the
+    project's store as :func:`configure` chooses it), then put everything back as it was.
+
+    ``mlflow.set_tracking_uri``/``set_registry_uri`` also export ``MLFLOW_TRACKING_URI`` and
+    ``MLFLOW_REGISTRY_URI`` to the process environment, so both MLflow's own settings (including
+    "not set": MLflow then falls back to the environment or its default again) and those two
+    variables are restored. Yields the tracking URI in use.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_state
+    from mlflow.tracking._tracking_service import utils as tracking_state
+
+    tracking, registry = (uri, uri) if uri else _project_uris(root)
+    env = {name: os.environ.get(name) for name in _URI_VARS}
+    # MLflow keeps an explicitly set URI in these module globals (None when never set); its
+    # public getters resolve the fallbacks instead, which would pin them if written back
+    before = (tracking_state._tracking_uri, registry_state._registry_uri)
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    try:
+        yield tracking
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def git_commit(root: str | Path = ".") -> str | None:
