@@ -1,32 +1,59 @@
 # Two entry points for a fresh machine: `make repro` (the pipeline) and `make test` (the suite).
+# Both install the locked environment (requirements/dev.lock, every version pinned with hashes)
+# into .venv first; nothing is resolved at install time.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+CONSTRAINTS := requirements/constraints.txt
+# the pipeline and the tests run with the venv first on PATH, as after `. .venv/bin/activate`
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
+# how the lock files are resolved (`make lock`): the platform this project is built on
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --generate-hashes --no-header \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 -c $(CONSTRAINTS)
 
-.PHONY: install repro test bench serve clean
+.PHONY: install lock repro test lint format seeds bench serve clean
 
-# pip resolves torch and torchvision together from the registry (they run on CPU too).
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# Re-resolve both lock files from pyproject.toml (needs the registry); commit them together.
+lock: install
+	$(UV_COMPILE) -o $(RUNTIME_LOCK)
+	$(UV_COMPILE) --extra test --extra dev -c $(RUNTIME_LOCK) -o $(LOCK)
+
 repro: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	$(RUN) $(BIN)/dvc repro
 
 test: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	$(RUN) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src stages tests benchmarks
+	$(BIN)/ruff format --check src stages tests benchmarks
+
+format: install
+	$(BIN)/ruff check --fix src stages tests benchmarks
+	$(BIN)/ruff format src stages tests benchmarks
+
+# The pipeline under three model seeds (base.seed 0, 1, 2) as DVC experiments; prints mean ± sd.
+seeds: install
+	$(RUN) $(BIN)/python benchmarks/seeds.py --seeds 0 1 2
 
 bench: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/entropy.py
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/serve.py
+	$(RUN) $(BIN)/python benchmarks/entropy.py
+	$(RUN) $(BIN)/python benchmarks/serve.py
 
 serve: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow models serve -m models:/t2ieval@champion --env-manager local -p 5001
+	$(RUN) $(BIN)/mlflow models serve -m models:/t2ieval@champion --env-manager local -h 127.0.0.1 -p 5001
 
 clean:
 	rm -rf $(VENV)

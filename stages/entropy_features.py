@@ -1,34 +1,21 @@
 """DVC stage ``entropy_features``: (H, C) features of every image, once.
 
-Reads ``data/split/images.csv`` and the images it names; writes ``data/features/entropy.csv``
-(``image`` + one ``H_*``/``C_*`` column per configured feature) and
-``metrics/entropy_features.json``. Params: ``entropy.features``, ``entropy.n_jobs``.
+Writes ``data/features/entropy.csv`` (``image`` + one ``H_*``/``C_*`` column per configured
+feature) and ``metrics/entropy_features.json``.
 """
 
 from __future__ import annotations
 
-import logging
-
 from t2ieval import paths
-from t2ieval.entropy.features import feature_table, summarize_features
-from t2ieval.io import read_table, write_metrics, write_table
-from t2ieval.params import load_params
-from t2ieval.runtime import setup_logging
-
-log = logging.getLogger("stages.entropy_features")
+from t2ieval.io import write_metrics, write_table
+from t2ieval.pipeline import start_stage
+from t2ieval.pipeline.entropy import features_stage
 
 
 def main() -> None:
-    setup_logging()
-    params = load_params()
-    images = read_table(paths.SPLIT_IMAGES, required=["image", "split", "preferred"])
-    unique = list(dict.fromkeys(images["image"].astype(str)))
-    log.info("computing %d entropy feature(s) for %d images with n_jobs=%d",
-             len(params.entropy.features), len(unique), params.entropy.n_jobs)
-    features = feature_table(unique, params.entropy.features, n_jobs=params.entropy.n_jobs,
-                             max_pixels=params.data.max_pixels)
+    features, summary = features_stage(start_stage())
     write_table(paths.ENTROPY_FEATURES, features)
-    write_metrics("entropy_features", summarize_features(features, images, split="train"))
+    write_metrics("entropy_features", summary)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from t2ieval.data.split import assign_splits, image_table, split_summary
 from t2ieval.io import read_table, write_metrics, write_table
-from t2ieval.params import load_params
 from t2ieval.paths import PREPARED_PAIRS, SPLIT_IMAGES, SPLIT_PAIRS
-from t2ieval.runtime import setup_logging
+from t2ieval.pipeline import start_stage
 
 
 def main() -> None:
-    setup_logging()
-    p = load_params().split
+    p = start_stage().split
     pairs = read_table(PREPARED_PAIRS, ["pair_id", "prompt", "image_1", "image_2", "preferred",
                                         "category"])
     pairs["pair_id"] = pairs["pair_id"].astype(str)

@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from t2ieval.adapters import AdapterError, RowError, import_dataset, run_import
+from t2ieval.adapters.pairs import Group, Report, group_candidates, verdict
 from t2ieval.data.manifest import import_manifest
-from t2ieval.adapters import AdapterError, RowError, import_dataset
-from t2ieval.adapters.common import Group, Report, group_candidates, run_import, verdict
 from t2ieval.adapters.hpd import HPDAdapter
 from t2ieval.adapters.imagereward import ImageRewardAdapter
 from t2ieval.adapters.tables import RecordsTable
@@ -365,6 +365,52 @@ def test_hpd_malformed_rows(tmp_path: Path) -> None:
     summary = import_dataset("hpd", root / "bad.json", tmp_path / "m.csv",
                              images_root=root / "test", on_error="skip")
     assert summary["rows_skipped"] == 1 and summary["pairs_written"] == 1
+
+
+def _truncated(path: Path, fmt: str) -> Path:
+    """A real image file cut in half: its header opens, its pixel data ends early."""
+    import numpy as np
+
+    noise = np.random.default_rng(1).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format=fmt)
+    data = buf.getvalue()
+    path.write_bytes(data[: len(data) // 2])
+    with Image.open(path) as img:  # the header alone looks fine
+        assert img.size == (64, 64)
+    return path
+
+
+def test_truncated_image_files_fail_at_import_not_later(tmp_path: Path) -> None:
+    """Files a source names are referenced where they are, but decoded at import time, as the
+    docs promise: a truncated JPEG fails the import naming the row and field (or is skipped and
+    counted), instead of surfacing in ``prepare``."""
+    src = _hpd_test_file(tmp_path / "HPDv2")
+    bad = _truncated(tmp_path / "HPDv2" / "test" / "00001.jpg", "JPEG")
+    with pytest.raises(RowError, match=r"test\.json entry 0, field 'image_path': .*00001\.jpg: "
+                                       r"unreadable or truncated image"):
+        import_dataset("hpd", src, tmp_path / "fail.csv")
+    assert not (tmp_path / "fail.csv").exists()
+    summary = import_dataset("hpd", src, tmp_path / "skip.csv", on_error="skip")
+    assert summary["bad_images"] == 1 and summary["pairs_missing_image"] == 2
+    assert summary["pairs_written"] == 2
+    frame = _read_manifest(tmp_path / "skip.csv")
+    assert bad.name not in {Path(p).name for p in (*frame["image_1"], *frame["image_2"])}
+    result = import_manifest(tmp_path / "skip.csv", tmp_path / "prepared", 10_000_000)
+    assert len(result.pairs) == 2 and not result.problems
+
+
+def test_truncated_png_named_by_a_hf_row_fails_at_import(tmp_path: Path) -> None:
+    """The same for an image a ``datasets`` row names by path (``{"bytes": None, "path"}``)."""
+    good = _image_file(tmp_path / "good.png", 1)
+    bad = _truncated(tmp_path / "bad.png", "PNG")
+    rows = [{"image": {"bytes": None, "path": str(path)}, "prompt_id": "p1", "prompt": "a dog",
+             "classification": "Animals", "rank": rank}
+            for path, rank in ((good, 1), (bad, 2))]
+    adapter = ImageRewardAdapter(RecordsTable([("hf-imagereward", rows)]))
+    with pytest.raises(RowError, match=r"hf-imagereward entry 1, field 'image': .*bad\.png: "
+                                       r"unreadable or truncated image"):
+        run_import(adapter, tmp_path / "m.csv")
 
 
 # ------------------------------------------------------------------------- shared logic, CLI

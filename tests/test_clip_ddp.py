@@ -1,16 +1,24 @@
 """DDP fine-tuning (2 CPU processes, gloo) reproduces a single process on the same global batches.
 
-Two checks in one spawn (process start-up dominates the cost):
+Two checks in one spawn (process start-up dominates the cost), each on what is deterministic:
 
 1. plain SGD through the library's epoch loop (``train_one_epoch`` + ``make_loader`` +
-   ``PairwiseInfoNCE`` with negatives gathered across ranks): weights after 2 steps equal the
-   single-process weights. SGD is scale-sensitive, so a wrong gradient scale or missing negatives
-   shows up (AdamW would hide a constant gradient factor);
-2. the full ``finetune()`` (AdamW, validation on rank 0): same per-epoch train losses.
+   ``PairwiseInfoNCE`` with negatives gathered across ranks): the loss and the weight update of
+   2 steps equal the single process's up to float rounding. SGD is linear in the gradient, so the
+   update differs only by the rounding of summing per-rank gradients in another order (relative
+   error ~1e-7 per value); the tolerance, 1e-4 of the update itself, is far above that and far
+   below what a wrong gradient scale (an error of 100 % of the update) or missing negatives give.
+   AdamW is not compared weight by weight: its first step moves every weight by about ``lr``
+   times the *sign* of its gradient, so a gradient of 1e-12 that rounds to another sign flips a
+   whole ``lr``-sized step, whatever the machine.
+2. the full ``finetune()`` (AdamW) under DDP: both ranks report the same all-reduced train loss
+   (bit for bit), and only rank 0 validates (rank 1 has no validation numbers), so that only
+   rank 0 has anything to write.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
@@ -21,8 +29,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_clip_train import make_pairs  # noqa: E402  (tiny generated pairs)
+from helpers import make_pairs  # noqa: E402  (tiny generated pairs)
 
 from t2ieval.clip.data import PairImageDataset, PairSet  # noqa: E402
 from t2ieval.clip.distributed import DistContext, init_distributed, shutdown  # noqa: E402
@@ -65,11 +72,11 @@ def _worker(rank: int, world_size: int, port: int, data_dir: str, out_dir: str) 
     pairs = PairSet.from_frame(pd.read_csv(Path(data_dir) / "pairs.csv"))
     state, loss = _sgd_run(pairs, ctx)
     result = finetune(pairs, pairs, CFG, seed=0, device=device, ctx=ctx)
-    if ctx.is_main:
-        torch.save({"state": state, "loss": loss,
-                    "curve": [r["train_loss"] for r in result.curve],
-                    "finetuned": result.bundle.model.state_dict()},
-                   Path(out_dir) / "ddp.pt")
+    torch.save({"state": state, "loss": loss,
+                "train_loss": [r["train_loss"] for r in result.curve],
+                "val_accuracy": [r["val_accuracy"] for r in result.curve],
+                "best_val_accuracy": result.best_val_accuracy},
+               Path(out_dir) / f"rank{rank}.pt")
     shutdown(ctx)
 
 
@@ -86,18 +93,25 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     pairs = PairSet.from_frame(frame)
 
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), str(tmp_path)), nprocs=2, join=True)
-    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
+    # 1. SGD: the same loss and the same update as one process on the same global batches
     single_state, single_loss = _sgd_run(pairs, DistContext())
-    assert ddp["loss"] == pytest.approx(single_loss, abs=1e-5)
-    for k, v in single_state.items():
-        assert torch.allclose(ddp["state"][k], v, atol=1e-4, rtol=0), k
-    seed_everything(0)  # the weights did move away from the (seeded) initialisation
+    seed_everything(0)
     initial = create_clip("t2i-micro").model.state_dict()
-    moved = any(not torch.allclose(initial[k], v, atol=1e-3) for k, v in single_state.items())
-    assert moved
+    assert ranks[0]["loss"] == pytest.approx(single_loss, rel=1e-5)
+    update = max(float((v - initial[k]).abs().max()) for k, v in single_state.items()
+                 if v.is_floating_point())
+    assert update > 1e-3  # the weights did move
+    for rank in ranks:
+        for k, v in single_state.items():
+            if v.is_floating_point():
+                gap = float((rank["state"][k] - v).abs().max())
+                assert gap <= 1e-4 * update, (k, gap, update)
 
-    single = finetune(pairs, pairs, CFG, seed=0, device=torch.device("cpu"))
-    assert ddp["curve"] == pytest.approx([r["train_loss"] for r in single.curve], abs=1e-4)
-    for k, v in single.bundle.model.state_dict().items():
-        assert torch.allclose(ddp["finetuned"][k], v, atol=1e-3, rtol=0), k
+    # 2. AdamW finetune(): ranks agree on the all-reduced loss; rank 0 alone validates
+    assert ranks[0]["train_loss"] == ranks[1]["train_loss"]
+    assert all(math.isfinite(a) for a in ranks[0]["val_accuracy"])
+    assert all(math.isnan(a) for a in ranks[1]["val_accuracy"])
+    assert math.isfinite(ranks[0]["best_val_accuracy"])
+    assert math.isnan(ranks[1]["best_val_accuracy"])

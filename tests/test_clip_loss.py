@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from t2ieval.clip.loss import PairwiseInfoNCE
-from t2ieval.metrics import pairwise_accuracy
 
 
 def _cos(a: list[float], b: list[float]) -> float:
@@ -69,8 +68,3 @@ def test_loss_gradient_flows_to_all_inputs():
 def test_bad_temperature_is_refused():
     with pytest.raises(ValueError, match="temperature"):
         PairwiseInfoNCE(temperature=0.0)
-
-
-def test_pairwise_accuracy_counts_ties_as_half():
-    assert pairwise_accuracy([0.9, 0.1, 0.5], [0.1, 0.9, 0.5], [1, 1, 1]) == pytest.approx(0.5)
-    assert pairwise_accuracy([1.0, 2.0], [0.0, 1.0], [1, 1]) == 1.0

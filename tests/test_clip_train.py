@@ -11,39 +11,14 @@ from PIL import Image, ImageDraw
 
 from t2ieval.clip.data import PairSet
 from t2ieval.clip.model import create_clip
-from t2ieval.clip.score import ClipScorer, score_pairs
+from t2ieval.clip.score import ClipScorer
+from t2ieval.batching import score_pair_table
 from t2ieval.metrics import pairwise_accuracy
 from t2ieval.clip.train import finetune, set_trainable
+from helpers import make_pairs
+
 from t2ieval.params import FinetuneClipParams
 from t2ieval.runtime import pick_device
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
-           "yellow": (230, 220, 30)}
-
-
-def make_pairs(root, n: int) -> pd.DataFrame:
-    """``n`` pairs "a <colour> square": the preferred image shows that colour, the other not."""
-    root.mkdir(parents=True, exist_ok=True)
-    names = list(COLOURS)
-    rows = []
-    for i in range(n):
-        good, bad = names[i % 4], names[(i + 1 + i // 4) % 4]
-        paths = []
-        for slot, colour in ((1, good), (2, bad)):
-            img = Image.new("RGB", (40, 40), (255, 255, 255))
-            offset = 4 + (i % 3) * 3
-            ImageDraw.Draw(img).rectangle([offset, offset, offset + 20, offset + 20],
-                                          fill=COLOURS[colour])
-            path = root / f"p{i:03d}_{slot}.png"
-            img.save(path)
-            paths.append(str(path))
-        preferred = 1 if i % 2 == 0 else 2
-        if preferred == 2:
-            paths.reverse()
-        rows.append({"pair_id": f"p{i:03d}", "prompt": f"a {good} square", "image_1": paths[0],
-                     "image_2": paths[1], "preferred": preferred, "split": "train"})
-    return pd.DataFrame(rows)
-
 
 def _cfg(**kw) -> FinetuneClipParams:
     base = dict(model="t2i-micro", train="full", epochs=1, lr=3e-3, lr_decay=1.0, batch_size=4,
@@ -63,7 +38,7 @@ def test_tiny_model_overfits_a_handful_of_pairs(tmp_path):
     assert result.best_epoch >= 1
     assert [r["epoch"] for r in result.curve] == list(range(1, 31))
     assert result.curve[-1]["train_loss"] < result.curve[0]["train_loss"]
-    scores = score_pairs(ClipScorer(result.bundle), frame)
+    scores = score_pair_table(frame, ClipScorer(result.bundle).score)
     assert list(scores.columns) == ["pair_id", "split", "score_1", "score_2"]
     assert pairwise_accuracy(scores["score_1"], scores["score_2"], frame["preferred"]) == 1.0
 

@@ -14,10 +14,10 @@ import pytest
 import skops.io as sio
 from PIL import Image, ImageDraw, ImageFilter
 
-from t2ieval.entropy import CeScorer, feature_columns, fit_ce_svm, pairwise_accuracy
+from t2ieval.entropy import CeScorer, feature_columns, fit_ce_svm
 from t2ieval.entropy.features import feature_table
 from t2ieval.entropy.plane import plane_rows, plot_plane
-from t2ieval.entropy.svm import TRUSTED_TYPES, accuracy_by_category, build_pipeline, pair_scores
+from t2ieval.entropy.svm import TRUSTED_TYPES, build_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = [{"dx": 2, "dy": 2}, {"dx": 3, "dy": 2}]
@@ -141,36 +141,6 @@ def test_scorer_on_pil_images_equals_scoring_the_feature_table(tmp_path) -> None
     with pytest.raises(TypeError, match="image 1"):
         loaded.score([Image.open(paths[0]), "not an image"])
     assert loaded.score([]).shape == (0,)
-
-
-def test_pairwise_accuracy_counts_ties_as_half() -> None:
-    assert pairwise_accuracy([0.9, 0.2, 0.5], [0.1, 0.8, 0.5], [1, 2, 1]) == pytest.approx(
-        (1 + 1 + 0.5) / 3)
-    assert pairwise_accuracy([0.9], [0.1], [2]) == 0.0
-    assert np.isnan(pairwise_accuracy([], [], []))
-    with pytest.raises(ValueError, match="1 or 2"):
-        pairwise_accuracy([0.1], [0.2], [0])
-
-
-def test_pair_scores_maps_images_and_names_a_missing_one() -> None:
-    pairs = pd.DataFrame({"pair_id": ["p1", "p2"], "split": ["train", "val"],
-                          "image_1": ["a", "c"], "image_2": ["b", "a"]})
-    scores = pd.Series({"a": 0.1, "b": 0.7, "c": 0.4})
-    out = pair_scores(pairs, scores)
-    assert list(out.columns) == ["pair_id", "split", "score_1", "score_2"]
-    assert out["score_1"].tolist() == [0.1, 0.4] and out["score_2"].tolist() == [0.7, 0.1]
-    with pytest.raises(ValueError, match="pair p2 image c"):
-        pair_scores(pairs, scores.drop("c"))
-
-
-def test_accuracy_by_category() -> None:
-    pairs = pd.DataFrame({"pair_id": ["a", "b", "c", "d"], "split": ["val", "val", "val", "test"],
-                          "category": ["style", "style", "count", "count"],
-                          "preferred": [1, 2, 1, 1]})
-    scores = pd.DataFrame({"pair_id": ["a", "b", "c", "d"], "score_1": [0.9, 0.9, 0.2, 0.9],
-                           "score_2": [0.1, 0.1, 0.8, 0.1]})
-    assert accuracy_by_category(scores, pairs, "val") == {"count": 0.0, "style": 0.5}
-    assert accuracy_by_category(scores, pairs.drop(columns="category"), "val") == {}
 
 
 def test_plane_rows_and_png(tmp_path) -> None:

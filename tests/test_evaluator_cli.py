@@ -17,10 +17,9 @@ from typer.testing import CliRunner
 from t2ieval.cli import app
 from t2ieval.evaluator import Answer, Evaluator, ImageScore, Verdict, ranks_of
 from t2ieval.images import ImageError
-from test_serve import fused_tolerance
+from helpers import TOL, fused_tolerance
 
 MODEL_URI = "models:/t2ieval@champion"
-TOL = 1e-6
 
 
 def test_import_t2ieval_stays_light_and_exports_the_api_lazily():
@@ -39,15 +38,32 @@ def test_ranks_of_puts_the_best_first_and_keeps_ties_in_input_order():
     assert ranks_of([]) == []
 
 
+def test_loading_leaves_mlflow_and_the_environment_as_they_were(tmp_path, monkeypatch):
+    """With or without an explicit tracking URI, a load (here one that fails) changes neither
+    MLflow's URIs nor ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI``."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)  # the default store: ./mlflow.db, here an empty one
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    for tracking_uri in (None, f"sqlite:///{(tmp_path / 'other.db').as_posix()}"):
+        with pytest.raises(MlflowException, match="no-such-model"):
+            Evaluator.load("models:/no-such-model@champion", tracking_uri=tracking_uri)
+        assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == before, tracking_uri
+        assert "MLFLOW_TRACKING_URI" not in os.environ, tracking_uri
+        assert "MLFLOW_REGISTRY_URI" not in os.environ, tracking_uri
+
+
 # ---- on the tiny project -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tracking(tiny_project) -> str:
-    return f"sqlite:///{(tiny_project / 'mlflow.db').as_posix()}"
+def tracking(tiny_tracking) -> str:
+    return tiny_tracking
 
 
 @pytest.fixture(scope="module")
-def ev(tracking) -> Evaluator:
-    return Evaluator.load(MODEL_URI, tracking_uri=tracking)
+def ev(tiny_evaluator) -> Evaluator:
+    return tiny_evaluator
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +114,7 @@ def test_compare_explains_with_branch_scores_and_vqa_answers(ev, fused):
     for name in ("clip_score", "ce_score", "d_score"):
         assert getattr(v, f"{name}_1") == pytest.approx(getattr(swapped, f"{name}_2"), abs=TOL)
         assert np.isfinite(getattr(v, f"{name}_1"))
-    assert v.score_2 == pytest.approx(swapped.score_1, abs=fused_tolerance(ev))
+    assert v.score_2 == pytest.approx(swapped.score_1, abs=fused_tolerance(ev.scorer.fusion))
     assert 0.0 <= v.ce_score_1 <= 1.0 and -1.0 <= v.clip_score_1 <= 1.0
     assert v.answers_1, "no VQA question was asked about the prompt"
     for a in v.answers_1 + v.answers_2:
@@ -116,7 +132,7 @@ def test_score_and_rank_take_paths_or_pil_images(ev, fused):
     by_path = ev.score(row["prompt"], paths)
     assert isinstance(by_path, list) and len(by_path) == 3
     assert np.allclose(ev.score(row["prompt"], pil), by_path, atol=TOL)
-    assert ev.score(row["prompt"], paths[0]) == pytest.approx(by_path[:1], abs=fused_tolerance(ev))
+    assert ev.score(row["prompt"], paths[0]) == pytest.approx(by_path[:1], abs=fused_tolerance(ev.scorer.fusion))
     ranks, scores = ev.rank(row["prompt"], paths)
     assert sorted(ranks) == [1, 2, 3]
     assert np.allclose(scores, by_path, atol=TOL)

@@ -91,7 +91,7 @@ def test_every_problem_is_reported_with_row_and_field(folder):
     assert "row 3, field 'image_1'" in msg and "nope.png: no such file" in msg
     assert "row 4, field 'image_2'" in msg and "truncated" in msg
     assert "row 5, field 'image_1'" in msg and "over the limit of 10000" in msg
-    assert "row 6, field 'preferred': must be 1 or 2, got '3'" in msg
+    assert "row 6, field 'preferred': must be 1, 2 or 0/tie, got '3'" in msg
     assert "row 7, field 'image_1'" in msg and "not an image" in msg
     assert {p.reason for p in err.value.problems} == {
         "empty_prompt", "missing_file", "bad_image", "too_large", "bad_preferred"}
@@ -117,6 +117,12 @@ def test_missing_column_and_duplicate_ids(folder):
     rows = [dict(GOOD, pair_id="same"), dict(GOOD, pair_id="same")]
     with pytest.raises(ManifestError, match="'same' already used by row 1"):
         import_manifest(_write(folder, rows), folder / "out", 10_000)
+    # an id belongs to the first row that names it, even when that row is dropped
+    rows = [dict(GOOD, pair_id="same", image_1="imgs/nope.png"), dict(GOOD, pair_id="same"),
+            dict(GOOD, pair_id="other")]
+    res = import_manifest(_write(folder, rows), folder / "out", 10_000, on_error="skip")
+    assert list(res.pairs["pair_id"]) == ["other"]
+    assert res.skip_reasons == {"duplicate_pair_id": 1, "missing_file": 1}
 
 
 def test_base64_round_trip_and_refusals(folder):
@@ -134,3 +140,83 @@ def test_base64_round_trip_and_refusals(folder):
         decode_base64_image(5)
     with pytest.raises(ImageError, match="not an image"):
         decode_base64_image(base64.b64encode(b"hello world").decode())
+
+
+def test_tied_rows_are_checked_then_left_out_and_counted(tmp_path):
+    from PIL import Image
+
+    from t2ieval.data.manifest import import_manifest
+
+    for name, colour in (("a.png", "red"), ("b.jpg", "blue")):
+        Image.new("RGB", (40, 30), colour).save(tmp_path / name)
+    (tmp_path / "m.csv").write_text(
+        "prompt,image_1,image_2,preferred\n"
+        "a red square,a.png,b.jpg,1\n"
+        "a red square,a.png,b.jpg,tie\n"
+        "a blue square,b.jpg,a.png,0\n"
+        "a blue square,b.jpg,missing.png,tie\n")
+    result = import_manifest(tmp_path / "m.csv", tmp_path / "out", 10**7, on_error="skip")
+    assert result.ties == 2 and len(result.pairs) == 1
+    assert [p.row for p in result.problems] == [4]  # a tie row is checked like any other
+
+
+def test_blank_cells_one_rule_for_manifests_and_the_served_model(folder):
+    """``is_missing`` (None, NaN) and ``is_blank`` (also whitespace) are the one definition;
+    the served model treats only missing cells as absent, so an empty or whitespace string is
+    reported as what it is (no base64), and only ``image_2`` may also be ``""``."""
+    from t2ieval.data.manifest import is_blank, is_missing
+    from t2ieval.serving.pyfunc import InputError, parse_rows
+
+    nan = float("nan")
+    assert [is_missing(v) for v in (None, nan, "", "  ", "x", 0)] == \
+        [True, True, False, False, False, False]
+    assert [is_blank(v) for v in (None, nan, "", " \t", "x", 0)] == \
+        [True, True, True, True, False, False]
+
+    good = encode_image_base64(folder / "imgs/a.png")
+    prompts, ones, twos = parse_rows(pd.DataFrame(
+        {"prompt": ["a", "b", "c"], "image_1": [good] * 3, "image_2": [None, nan, ""]}))
+    assert twos == [None, None, None] and all(img is not None for img in ones)
+
+    bad = pd.DataFrame({"prompt": [None, nan, "  ", "ok", "ok", "ok"],
+                        "image_1": [good, good, good, None, "", "  "],
+                        "image_2": [None, None, None, None, "  ", None]})
+    with pytest.raises(InputError) as info:
+        parse_rows(bad)
+    assert info.value.problems == [
+        "row 0: prompt must be a string, got nothing",
+        "row 1: prompt must be a string, got nothing",
+        "row 2: prompt is empty",
+        "row 3: image_1 is missing",
+        "row 4: image_1: empty string instead of a base64 image",
+        "row 4: image_2: empty string instead of a base64 image",
+        "row 5: image_1: empty string instead of a base64 image",
+    ]
+
+
+@pytest.mark.parametrize("name", ["m.csv", "m.jsonl"])
+def test_write_manifest_is_read_back_to_the_same_rows_and_files(folder, tmp_path, name):
+    """The format is written beside where it is read: paths inside the manifest's folder are
+    written relative to it, others absolute, and check_rows resolves them back."""
+    from t2ieval.data.manifest import check_rows, read_manifest, write_manifest
+
+    outside = _rgb(tmp_path.parent / f"{tmp_path.name}_outside.png")
+    rows = [{"pair_id": "p1", "prompt": "a red square", "image_1": folder / "imgs/a.png",
+             "image_2": outside, "preferred": 2, "category": "colour"},
+            {"pair_id": "p2", "prompt": "ünïcode, \"quoted\"", "image_1": folder / "imgs/b.jpg",
+             "image_2": folder / "imgs/a.png", "preferred": 1, "category": "object"}]
+    out = write_manifest(rows, folder / name)
+    frame = read_manifest(out)
+    assert list(frame.columns) == ["pair_id", "prompt", "image_1", "image_2", "preferred",
+                                   "category"]
+    assert list(frame["image_1"]) == ["imgs/a.png", "imgs/b.jpg"]
+    assert frame["image_2"][0] == outside.resolve().as_posix()
+    checked = check_rows(out, frame)
+    assert [r.problems for r in checked] == [(), ()]
+    assert [(r.pair_id, r.prompt, r.preferred) for r in checked] == \
+        [("p1", "a red square", 2), ("p2", "ünïcode, \"quoted\"", 1)]
+    assert [r.image_1 for r in checked] == [str(folder / "imgs/a.png"), str(folder / "imgs/b.jpg")]
+    assert checked[0].image_2 == str(outside.resolve())
+    assert not list(folder.glob(".*.tmp"))
+    with pytest.raises(ValueError, match=r"must end in \.csv or \.jsonl"):
+        write_manifest(rows, folder / "m.txt")

@@ -8,12 +8,13 @@ import subprocess
 
 import pytest
 
-from pipeline import BIN, run
+from pipeline import BIN, ROOT, run
+
+from t2ieval.tracking import pipeline_stages
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["prepare", "split", "finetune_clip", "entropy_features", "fit_svm", "run_vqa", "fuse",
-          "evaluate"]
+STAGES = [s.name for s in pipeline_stages(ROOT)]
 
 
 def _metrics(project):
@@ -76,13 +77,15 @@ def test_dvc_metrics_show_and_mlflow_agree(tiny_project):
 
 
 def test_push_then_pull_in_a_fresh_clone_restores_everything(tiny_project, tmp_path):
+    project = tmp_path / "project"  # a copy: the session's tiny project stays as it was
+    shutil.copytree(tiny_project, project, symlinks=True)
     remote = tmp_path / "remote"
-    run([str(BIN / "dvc"), "remote", "add", "--local", "-f", "storage", str(remote)], tiny_project)
-    run([str(BIN / "dvc"), "push"], tiny_project)
-    run(["git", "add", "-A"], tiny_project)
-    run(["git", "commit", "-qm", "pipeline outputs"], tiny_project)
+    run([str(BIN / "dvc"), "remote", "add", "--local", "-f", "storage", str(remote)], project)
+    run([str(BIN / "dvc"), "push"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "pipeline outputs"], project)
     clone = tmp_path / "clone"
-    run(["git", "clone", "-q", str(tiny_project), str(clone)], tmp_path)
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     run([str(BIN / "dvc"), "remote", "add", "--local", "-f", "storage", str(remote)], clone)
     run([str(BIN / "dvc"), "pull"], clone)
     for out in ("data/prepared/pairs.csv", "data/split/pairs.csv", "models/clip",
@@ -90,6 +93,17 @@ def test_push_then_pull_in_a_fresh_clone_restores_everything(tiny_project, tmp_p
                 "data/fused/pairs.csv", "reports/result.csv"):
         assert (clone / out).exists(), out
     assert (clone / "reports/result.csv").read_bytes() == \
-        (tiny_project / "reports/result.csv").read_bytes()
+        (project / "reports/result.csv").read_bytes()
     status = run([str(BIN / "dvc"), "status"], clone).stdout
     assert "up to date" in status, status
+
+
+def test_retraining_gives_the_same_bytes(tiny_project, tmp_path):
+    """`dvc repro --force` of the training stages on a copy changes no byte of any output."""
+    project = tmp_path / "project"
+    shutil.copytree(tiny_project, project, symlinks=True,
+                    ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
+    before = (project / "dvc.lock").read_text()
+    for stage in ("finetune_clip", "fit_svm", "train_vqa", "score_vqa", "fuse"):
+        run([str(BIN / "dvc"), "repro", "--force", "--single-item", stage], project)
+    assert (project / "dvc.lock").read_text() == before

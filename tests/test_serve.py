@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from helpers import TOL, fused_tolerance
+
 from t2ieval.evaluator import Evaluator
 from t2ieval.images import DEFAULT_MAX_PIXELS
 from t2ieval.serving.pyfunc import OUTPUT_COLUMNS
@@ -27,19 +29,7 @@ from t2ieval.serving.server import ModelServer, split_body
 pytestmark = pytest.mark.slow
 
 MODEL_URI = "models:/t2ieval@champion"
-TOL = 1e-6
-BRANCH_COLUMNS = [c for c in OUTPUT_COLUMNS if c != "preferred"]
-
-
-def fused_tolerance(ev: Evaluator) -> float:
-    """How far two fused scores may differ when every branch score agrees within ``TOL``.
-
-    A fused score is ``sum_b w_b (s_b - mean_b) / std_b``: float32 noise in a branch (e.g. VQA
-    probabilities that depend on the batch's order at 1e-8) is multiplied by ``w_b / std_b``,
-    which is large when a branch barely varies (the tiny project's D-score has std ~1e-4).
-    """
-    f = ev.scorer.fusion
-    return TOL * max(1.0, sum(abs(w) / f.std[b] for b, w in f.weights.items()))
+BRANCH_COLUMNS = [c for c in OUTPUT_COLUMNS if c not in ("preferred", "branches")]
 
 
 def b64(path: Path) -> str:
@@ -62,13 +52,8 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def tracking(tiny_project) -> str:
-    return f"sqlite:///{(tiny_project / 'mlflow.db').as_posix()}"
-
-
-@pytest.fixture(scope="module")
-def server(tracking):
-    srv = ModelServer(MODEL_URI, tracking_uri=tracking)
+def server(tiny_tracking):
+    srv = ModelServer(MODEL_URI, tracking_uri=tiny_tracking)
     try:
         srv.start()
         yield srv
@@ -77,8 +62,8 @@ def server(tracking):
 
 
 @pytest.fixture(scope="module")
-def evaluator(tracking) -> Evaluator:
-    return Evaluator.load(MODEL_URI, tracking_uri=tracking)
+def evaluator(tiny_evaluator) -> Evaluator:
+    return tiny_evaluator
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +93,8 @@ def test_pairs_score_like_the_python_api(server, evaluator, pairs):
     assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert len(out) == len(pairs)
     assert set(out["preferred"]) <= {1, 2}
-    fused_tol = fused_tolerance(evaluator)
+    assert set(out["branches"]) == {"clip,ce,d"}
+    fused_tol = fused_tolerance(evaluator.scorer.fusion)
     for i, row in pairs.iterrows():
         v = evaluator.compare(row["prompt"], row["image_1"], row["image_2"])
         for col in BRANCH_COLUMNS:
@@ -134,7 +120,7 @@ def test_single_image_rows_score_alone_with_json_nulls(server, evaluator, pairs)
     expected = evaluator.details(row["prompt"], [row["image_1"], row["image_2"]])
     for k in (0, 1):
         assert got[k]["preferred"] == 0
-        assert got[k]["score_1"] == pytest.approx(expected[k].score, abs=fused_tolerance(evaluator))
+        assert got[k]["score_1"] == pytest.approx(expected[k].score, abs=fused_tolerance(evaluator.scorer.fusion))
         assert got[k]["clip_score_1"] == pytest.approx(expected[k].clip_score, abs=TOL)
         assert got[k]["d_score_1"] == pytest.approx(expected[k].d_score, abs=TOL)
         assert all(got[k][f"{b}_2"] is None for b in ("score", "clip_score", "ce_score",

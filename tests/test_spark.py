@@ -17,9 +17,9 @@ from PIL import Image
 
 pytest.importorskip("pyspark")
 
+from t2ieval.data.manifest import ManifestError, import_manifest  # noqa: E402
 from t2ieval.images import load_image  # noqa: E402
 from t2ieval.scaling.spark import (  # noqa: E402
-    BatchManifestError,
     BatchScoringError,
     ImageReadError,
     encode_batch,
@@ -29,7 +29,7 @@ from t2ieval.scaling.spark import (  # noqa: E402
 from t2ieval.serving.pyfunc import OUTPUT_COLUMNS  # noqa: E402
 
 MODEL_URI = "models:/t2ieval@champion"
-SCORE_COLUMNS = [c for c in OUTPUT_COLUMNS if c != "preferred"]
+SCORE_COLUMNS = [c for c in OUTPUT_COLUMNS if c not in ("preferred", "branches")]
 
 
 def _png(path: Path, colour=(200, 30, 30)) -> Path:
@@ -76,14 +76,41 @@ def test_prepare_manifest_lists_every_bad_row(tmp_path):
                   "image_1": ["1.png", "1.png", "1.png", ""],
                   "image_2": ["2.png", "2.png", "2.png", "2.png"],
                   "preferred": ["1", "2", "3", "1"]}).to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(BatchManifestError) as info:
+    with pytest.raises(ManifestError) as info:
         prepare_manifest(tmp_path / "m.csv")
     text = str(info.value)
     assert "row 2, field 'prompt': prompt is empty" in text
     assert "row 3, field 'pair_id': 'a' already used by row 1" in text
-    assert "row 3, field 'preferred': must be 1 or 2" in text
+    assert "row 3, field 'preferred': must be 1, 2 or 0/tie (or empty), got '3'" in text
     assert "row 4, field 'image_1': image path is empty" in text
     assert len(info.value.problems) == 4
+
+
+def test_prepare_manifest_checks_rows_as_the_pipelines_import_does(tmp_path):
+    """One check of manifest rows: score-batch finds the same problems as ``prepare`` (which
+    also requires ``preferred``), and keeps a tie as truth 0."""
+    _png(tmp_path / "1.png")
+    _png(tmp_path / "2.png", (0, 0, 255))
+    pd.DataFrame({"pair_id": ["a", "b", "a", "c", "d", ""],
+                  "prompt": ["ok", "  ", "ok", "ok", "ok", "ok"],
+                  "image_1": ["1.png", "1.png", "1.png", "", "1.png", "1.png"],
+                  "image_2": ["2.png", "2.png", "2.png", "2.png", "2.png", "2.png"],
+                  "preferred": ["1", "2", "3", "1", "tie", "0"]}
+                 ).to_csv(tmp_path / "m.csv", index=False)
+    with pytest.raises(ManifestError) as for_spark:
+        prepare_manifest(tmp_path / "m.csv")
+    with pytest.raises(ManifestError) as for_prepare:
+        import_manifest(tmp_path / "m.csv", tmp_path / "out", max_pixels=10_000)
+    assert [(p.row, p.field, p.reason) for p in for_spark.value.problems] == \
+        [(p.row, p.field, p.reason) for p in for_prepare.value.problems] == [
+            (2, "prompt", "empty_prompt"), (3, "preferred", "bad_preferred"),
+            (3, "pair_id", "duplicate_pair_id"), (4, "image_1", "missing_path")]
+
+    pd.DataFrame({"prompt": ["a", "b", "c"], "image_1": ["1.png"] * 3,
+                  "image_2": ["2.png"] * 3, "preferred": ["tie", "2", ""]}
+                 ).to_csv(tmp_path / "ties.csv", index=False)
+    got = prepare_manifest(tmp_path / "ties.csv")
+    assert got["preferred_truth"].tolist()[:2] == [0, 2] and pd.isna(got["preferred_truth"][2])
 
 
 def test_prepare_manifest_rejects_missing_and_clashing_columns(tmp_path):
@@ -127,6 +154,105 @@ def test_encode_batch_names_row_pair_and_path_of_a_bad_image(tmp_path):
     assert f"image_2: {corrupt}: not an image" in err
     # the placeholder the model sees instead is a valid image
     Image.open(io.BytesIO(base64.b64decode(got["image_1"].iloc[1]))).load()
+
+
+# ---- Spark, with a stand-in model ----------------------------------------------------------------
+
+MEAN_MODEL = """
+import pandas as pd
+from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel
+
+from t2ieval.serving.pyfunc import OUTPUT_COLUMNS, parse_rows
+
+
+class MeanBrightness(PythonModel):
+    \"\"\"Scores each image by its mean pixel value: the served model's input contract (base64
+    decoded by parse_rows), numbers a test can recompute.\"\"\"
+
+    def predict(self, context, model_input, params=None):
+        prompts, images_1, images_2 = parse_rows(model_input)
+        out = pd.DataFrame(index=model_input.index, columns=list(OUTPUT_COLUMNS), dtype=float)
+        for col, images in (("score_1", images_1), ("score_2", images_2)):
+            out[col] = [sum(img.convert("L").getdata()) / (img.width * img.height)
+                        for img in images]
+        out["preferred"] = [1 if a >= b else 2 for a, b in zip(out["score_1"], out["score_2"])]
+        out["branches"] = "mean"
+        return out
+
+
+set_model(MeanBrightness())
+"""
+
+
+@pytest.fixture(scope="module")
+def mean_model(tmp_path_factory) -> str:
+    """A pyfunc saved from code (no trained pipeline needed), scoring images by brightness."""
+    import mlflow.pyfunc
+
+    folder = tmp_path_factory.mktemp("mean_model")
+    code = folder / "mean_model.py"
+    code.write_text(MEAN_MODEL)
+    mlflow.pyfunc.save_model(str(folder / "model"), python_model=str(code))
+    return str(folder / "model")
+
+
+@pytest.mark.slow
+def test_score_manifest_on_a_real_session(mean_model, tmp_path, monkeypatch, capsys):
+    """A 4-row manifest on local[1] with --image-root, a tie and a bad image (skip): the plan
+    reads each image once, scores stay with their rows, ties do not count towards accuracy,
+    MLflow's URIs and the environment are left as they were, and a session already running in
+    the process is refused, not stopped."""
+    import mlflow
+    from pyspark.sql import SparkSession
+
+    from t2ieval.scaling.spark import build_scoring_frame, spark_session
+
+    images = tmp_path / "images"
+    shades = {"dark.png": (20, 20, 20), "mid.png": (120, 120, 120), "light.png": (240, 240, 240)}
+    for name, colour in shades.items():
+        _png(images / name, colour)
+    (images / "truncated.png").write_bytes((images / "light.png").read_bytes()[:60])
+    pd.DataFrame({"pair_id": ["a", "b", "c", "d"], "prompt": ["p"] * 4,
+                  "image_1": ["light.png", "dark.png", "mid.png", "truncated.png"],
+                  "image_2": ["dark.png", "mid.png", "mid.png", "dark.png"],
+                  "preferred": ["1", "1", "tie", "2"], "category": ["x", "y", "z", "w"]}
+                 ).to_csv(tmp_path / "m.csv", index=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'user.db'}")
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(),
+              {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")})
+
+    summary = score_manifest(tmp_path / "m.csv", mean_model, tmp_path / "out", master="local[1]",
+                             on_error="skip", image_root=images,
+                             tracking_uri=f"sqlite:///{tmp_path / 'other.db'}")
+
+    assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri(),
+            {k: os.environ.get(k) for k in before[2]}) == before
+    got = pd.read_parquet(tmp_path / "out")
+    assert got["pair_id"].tolist() == ["a", "b", "c", "d"]
+    assert got["image_1"].tolist()[:3] == [str(images / n) for n in ("light.png", "dark.png",
+                                                                     "mid.png")]
+    assert got["score_1"].tolist()[:3] == [240.0, 20.0, 120.0]
+    assert got["score_2"].tolist()[:3] == [20.0, 120.0, 120.0]
+    assert got["preferred"].tolist()[:3] == [1, 2, 1] and pd.isna(got["preferred"][3])
+    assert got["preferred_truth"].tolist() == [1, 1, 0, 2]
+    assert got["error"][3].startswith("manifest row 4 (pair_id 'd'): image_1: ")
+    assert "truncated" in got["error"][3]
+    assert (summary["rows"], summary["scored"], summary["errors"]) == (4, 3, 1)
+    assert summary["pairs_with_truth"] == 2 and summary["accuracy"] == 0.5  # the tie is left out
+
+    with spark_session("local[1]") as spark:
+        prepared = prepare_manifest(tmp_path / "m.csv", images)
+        build_scoring_frame(spark, prepared, mean_model, 1).explain()
+        plan = capsys.readouterr().out
+        # one Python evaluation of the image reader and one of the model, whatever the number
+        # of columns read from their results
+        assert plan.count("ArrowEvalPython") == 2 and plan.count("read_images(") == 1, plan
+        with pytest.raises(RuntimeError, match="SparkSession is already running"):
+            score_manifest(tmp_path / "m.csv", mean_model, tmp_path / "again", master="local[1]")
+        assert SparkSession.getActiveSession() is spark
+        assert not (tmp_path / "again").exists()
 
 
 # ---- slow: the whole command on Spark against the Python API ----------------------------------
@@ -185,6 +311,7 @@ def test_score_batch_on_spark_equals_python_api(tiny_project, tiny_model, tmp_pa
                                    "--master", "local[2]", "--partitions", "2",
                                    "--batch-size", "32", "--on-error", "skip"])
     assert res.exit_code == 0, res.output
+    assert os.environ["MLFLOW_TRACKING_URI"] == uri and "MLFLOW_REGISTRY_URI" not in os.environ
     got = pd.read_parquet(out)
 
     # every manifest row comes back, in manifest order, with the manifest's columns
@@ -280,7 +407,9 @@ def test_score_batch_stops_at_a_missing_image_naming_it(tiny_project, tiny_model
             f"{missing}: no such file") in res.stderr
     assert not (tmp_path / "out").exists()
 
-    # the library raises the same, as BatchScoringError
+    # the library raises the same, as BatchScoringError, and puts MLflow's URIs back
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
     with pytest.raises(BatchScoringError, match=re.escape(f"image_2: {missing}: no such file")):
         score_manifest(tmp_path / "m.csv", MODEL_URI, tmp_path / "out", master="local[1]",
                        tracking_uri=uri)
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from t2ieval.vqa.model import (BlipVqa, ViltVqa, VqaModelError, fast_image_embeds,
+from t2ieval.vqa.model import (BlipVqa, ViltVqa, VqaModelError, build_embedded_model,
+                               fast_image_embeds, save_vqa,
                                load_vqa_model)
 from t2ieval.vqa.tokenizer import train_wordpiece
-from t2ieval.vqa.train import build_embedded_model, save_vqa
 
 TEXTS = ["Is the circle red?", "Can you find any square?", "Is there one star?",
          "Are there two circles?", "Is the circle to the left of the square?", "yes", "no"]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from t2ieval.vqa.parse import (ATTRIBUTE_COLUMNS, description_matrix, parse_prompt,
-                               parse_prompts, pluralize)
-from t2ieval.vqa.questions import make_questions, question_matrix, score_matrix
+from t2ieval.data.scenes import STYLE_TEMPLATES, number_word, pluralize, style_question
+from t2ieval.params import load_params
+from t2ieval.vqa.description import ATTRIBUTE_COLUMNS, description_matrix
+from t2ieval.vqa.lexicon import NUMBER_WORDS, STYLE_NOUNS, STYLE_PARTICIPLES
+from t2ieval.vqa.parse import parse_prompt, parse_prompts
+from t2ieval.vqa.questions import KINDS, make_questions, question_matrix, score_matrix
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # prompt -> objects as (name, colours, number), relations as (subject, relation, object), style
 REAL_WORLD = [
@@ -153,18 +160,62 @@ def test_every_generated_prompt_parses_to_its_scene():
             assert desc.relations == (), prompt
 
 
-def test_generated_questions_match_the_generators_wording():
-    """Parsed questions are worded like the generator's ground-truth questions."""
-    from t2ieval.data.scenes import Group, Scene, questions
+# Prompts of the default set (2,000 pairs, seed 0) that spaCy misreads: a colour before "cross"
+# is taken for a noun ("a purple cross" -> objects "purple" and "cross") or the colour-noun pair
+# loses its relation. Their asked questions differ from the ground truth; fixing the parser
+# changes what is asked, so when that is done this list shrinks with it.
+KNOWN_MISREADINGS = frozenset({
+    "a purple cross",
+    "three green circles placed above a purple cross",
+    "three blue diamonds placed above an orange cross",
+    "three green squares placed above a purple cross",
+})
 
-    scene = Scene(groups=(Group("circle", "red", 2), Group("square", "blue", 1)),
-                  style="sketch", relation="left of")
-    truth = {q.question for q in questions(scene, scene, np.random.default_rng(0))}
-    asked = {q.text for q in make_questions(
-        parse_prompt("a sketch of two red circles to the left of a blue square"))}
-    assert asked <= truth, asked - truth
-    assert {"Can you find any circle?", "Is the circle red?", "Are there two circles?",
-            "Is the circle to the left of the square?", "Is the circle drawn as a sketch?"} <= asked
+
+def test_ground_truth_questions_are_the_questions_asked_at_scoring_time():
+    """The questions ``qa.csv`` trains on and the questions asked of the same prompt agree.
+
+    For a pair's faithful image, the generator's ground-truth questions answered "yes" are
+    exactly the questions ``make_questions(parse_prompt(prompt))`` asks, in its order (by kind,
+    then by object), with one exception: the count question of a group of one ("Is there one
+    circle?"), because the prompt says "a"/"an" there and the parser leaves that number open
+    (a documented decision). The generator's other questions are all answered "no" and are never
+    asked at scoring time, where every question expects "yes": the style question of a filled
+    scene and the two decoys (an absent shape, a wrong colour). The question cap never cuts a
+    generated prompt's questions. Checked on the whole default set; the prompts spaCy misreads
+    are listed in :data:`KNOWN_MISREADINGS`, and that list must be exactly the disagreements.
+    """
+    from t2ieval.data.scenes import questions, sample_pair
+
+    cap = load_params(ROOT / "params.yaml").vqa.max_questions_per_image
+    specs = [sample_pair(np.random.default_rng([0, i])) for i in range(2000)]  # as make_pair draws
+    prompts = sorted({s.prompt for s in specs})
+    asked = {p: make_questions(d) for p, d in zip(prompts, parse_prompts(prompts))}
+    disagree, covered = set(), set()
+    for i, spec in enumerate(specs):
+        good = spec.good
+        truth = questions(good, good, np.random.default_rng([0, i, 1]))
+        assert len({qa.question for qa in truth}) == len(truth), spec.prompt
+        count_one = {f"Is there one {g.shape}?" for g in good.groups if g.count == 1}
+        expected = sorted((qa for qa in truth if qa.answer == "yes" and qa.question not in count_one),
+                          key=lambda qa: KINDS.index(qa.kind))
+        got = asked[spec.prompt]
+        if [(q.kind, q.text) for q in got] != [(qa.kind, qa.question) for qa in expected]:
+            disagree.add(spec.prompt)
+        assert len(got) <= cap, spec.prompt
+        covered.update({("groups", len(good.groups)), ("style", good.style),
+                        ("relation", good.relation),
+                        ("template", good.style, len(good.groups), spec.template
+                         % (2 if good.style == "sketch" else 4))}
+                       | {("count", g.count) for g in good.groups})
+    assert disagree == KNOWN_MISREADINGS, (sorted(disagree - KNOWN_MISREADINGS),
+                                           sorted(KNOWN_MISREADINGS - disagree))
+    templates = {("template", "sketch", n, t) for n in (1, 2) for t in range(2)} | \
+        {("template", "filled", n, t) for n in (1, 2) for t in range(4)}
+    wanted = templates | {("groups", 1), ("groups", 2), ("style", "filled"), ("style", "sketch")} \
+        | {("relation", r) for r in (None, "left of", "right of", "above", "below")} \
+        | {("count", n) for n in range(1, 5)}
+    assert wanted <= covered, wanted - covered
 
 
 def test_question_templates_and_kinds():
@@ -192,6 +243,20 @@ def test_pluralisation():
     assert pluralize("day") == "days"
     assert [q.text for q in make_questions(parse_prompt("three red crosses"))
             if q.kind == "count"] == ["Are there three crosses?"]
+
+
+def test_number_words_are_read_back_as_written():
+    """The parser reads every number word that prompts and count questions are written with."""
+    assert [number_word(n) for n in (1, 4, 12, 20, 21, 0)] == \
+        ["one", "four", "twelve", "twenty", "21", "0"]
+    assert all(NUMBER_WORDS[number_word(n)] == n for n in range(1, 21))
+
+
+def test_every_parsed_style_has_a_style_question():
+    assert set(STYLE_NOUNS.values()) | set(STYLE_PARTICIPLES.values()) <= set(STYLE_TEMPLATES)
+    assert style_question("star", "sketch") == "Is the star drawn as a sketch?"
+    with pytest.raises(ValueError, match="style"):
+        style_question("star", "filled")
 
 
 def test_prompt_without_object_asks_about_the_whole_prompt():

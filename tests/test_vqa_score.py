@@ -1,4 +1,4 @@
-"""D-scores, the answer cache and the run_vqa pipeline on a few generated images."""
+"""D-scores, and the train_vqa / score_vqa stages' logic on a few generated images."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import torch
 from PIL import Image
 
 from t2ieval.images import load_image
-from t2ieval.vqa.pipeline import VqaStageError, read_qa, run
+from t2ieval.vqa.model import VqaModelError
+from t2ieval.pipeline.vqa import VqaStageError, train_stage, read_qa, score_stage
 from t2ieval.vqa.questions import make_questions
 from t2ieval.vqa.parse import parse_prompt
-from t2ieval.vqa.score import AnswerCache, VqaScorer, image_hash
-from t2ieval.vqa.train import TrainSettings, build_embedded_model
+from t2ieval.vqa.score import VqaScorer, image_hash
+from t2ieval.vqa.model import build_embedded_model
+from t2ieval.vqa.settings import TrainSettings
 
 SMALL = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
          "intermediate_size": 64}
@@ -32,21 +34,19 @@ def _images():
     return [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(3)]
 
 
-def test_second_call_runs_no_forward_pass(small_vqa, tmp_path):
-    first = VqaScorer(small_vqa, cache=AnswerCache(tmp_path), batch_size=4)
-    d1, answers1 = first.score(PROMPT, _images())
+def test_each_distinct_image_and_question_is_answered_once(small_vqa):
+    scorer = VqaScorer(small_vqa, batch_size=4)
+    img = _images()[0]
+    d, answers = scorer.score(PROMPT, [img, img.copy(), _images()[1]])
     n_questions = len(make_questions(parse_prompt(PROMPT)))
-    assert first.n_computed == 3 * n_questions
-    assert first.n_forward == -(-3 * n_questions // 4)  # ceil: batches of 4
-    second = VqaScorer(small_vqa, cache=AnswerCache(tmp_path), batch_size=4)
-    d2, answers2 = second.score(PROMPT, _images())
-    assert second.n_forward == 0 and second.n_computed == 0
-    np.testing.assert_allclose(d1, d2)
-    pd.testing.assert_frame_equal(answers1, answers2)
+    assert scorer.n_computed == 2 * n_questions  # the copy has the same pixels: asked once
+    assert scorer.n_forward == -(-2 * n_questions // 4)  # ceil: batches of 4
+    assert d[0] == d[1]
+    assert len(answers) == 3 * n_questions
 
 
 def test_d_score_is_the_mean_answer_of_parsed_questions(small_vqa):
-    scorer = VqaScorer(small_vqa, cache=None, batch_size=5)
+    scorer = VqaScorer(small_vqa, batch_size=5)
     d, answers = scorer.score(PROMPT, _images())
     assert d.shape == (3,)
     questions = [q.text for q in make_questions(parse_prompt(PROMPT))]
@@ -57,11 +57,11 @@ def test_d_score_is_the_mean_answer_of_parsed_questions(small_vqa):
     assert set(answers["kind"]) == {"existence", "colour", "count", "relation"}
     assert answers["p_yes"].between(0, 1).all()
     # batching does not change answers
-    one = VqaScorer(small_vqa, cache=None, batch_size=1).score(PROMPT, _images())[0]
+    one = VqaScorer(small_vqa, batch_size=1).score(PROMPT, _images())[0]
     np.testing.assert_allclose(one, d, atol=1e-5)
 
 
-def test_cache_is_keyed_by_image_content_and_model(small_vqa, tmp_path):
+def test_image_hash_is_of_the_pixels_not_the_file(tmp_path):
     img = _images()[0]
     path = tmp_path / "a.png"
     img.save(path)
@@ -69,19 +69,6 @@ def test_cache_is_keyed_by_image_content_and_model(small_vqa, tmp_path):
     changed = img.copy()
     changed.putpixel((0, 0), (1, 2, 3))
     assert image_hash(changed) != image_hash(img)
-    cache = AnswerCache(tmp_path / "cache")
-    scorer = VqaScorer(small_vqa, cache=cache, batch_size=8)
-    scorer.score(PROMPT, [img])
-    computed = scorer.n_computed
-    scorer.score(PROMPT, [changed])
-    assert scorer.n_computed == 2 * computed  # new content: asked again
-    other = build_embedded_model("t2i-tiny-vilt", ["Can you find any circle?"],
-                                 config_overrides=SMALL)
-    assert other.fingerprint != small_vqa.fingerprint
-    fresh = VqaScorer(other, cache=cache, batch_size=8)
-    fresh.score(PROMPT, [img])
-    assert fresh.n_computed == computed  # another model: nothing reused
-    assert len(cache) == 3 * computed
 
 
 def _generated(tmp_path, n_pairs=10):
@@ -96,17 +83,26 @@ def _generated(tmp_path, n_pairs=10):
     return split, image_table(split), read_qa(tmp_path / "data" / "prepared" / "qa.csv")
 
 
-def _run(tmp_path, split, images, qa, model="t2i-tiny-vilt"):
-    return run(split, images, qa, model=model, kind="auto", device=torch.device("cpu"),
-               settings=TrainSettings(epochs=1, batch_size=32, lr=1e-3),
-               train_embedded=True, infer_batch_size=32, max_questions=6,
-               model_dir=tmp_path / "models" / "vqa", cache_dir=tmp_path / "cache" / "vqa",
-               load=load_image)
+def _train(tmp_path, images, qa, **kw):
+    args = dict(enabled=True, model="t2i-tiny-vilt", kind="auto", device=torch.device("cpu"),
+                settings=TrainSettings(epochs=1, pretrain_epochs=0, shift=0, batch_size=32),
+                seed=0, train_embedded=True,
+                max_questions=6, out_dir=tmp_path / "models" / "vqa", load=load_image)
+    return train_stage(images, qa, **{**args, **kw})
 
 
-def test_pipeline_writes_scores_answers_and_metrics_and_reuses_its_caches(tmp_path):
+def _score(tmp_path, split, images, qa):
+    return score_stage(split, images, qa, model_dir=tmp_path / "models" / "vqa",
+                       device=torch.device("cpu"), infer_batch_size=32, load=load_image)
+
+
+def test_train_then_score_writes_scores_answers_and_metrics(tmp_path):
     split, images, qa = _generated(tmp_path)
-    result = _run(tmp_path, split, images, qa)
+    trained = _train(tmp_path, images, qa)
+    assert trained.curve and trained.curve[0]["epoch"] == 1
+    assert trained.metrics["d_branch"] == "on" and trained.metrics["trained"] is True
+    assert (tmp_path / "models" / "vqa" / "model.safetensors").is_file()
+    result = _score(tmp_path, split, images, qa)
     assert list(result.scores.columns) == ["pair_id", "split", "score_1", "score_2"]
     assert len(result.scores) == len(split) and result.scores[["score_1", "score_2"]].notna().all().all()
     assert list(result.answers.columns) == ["pair_id", "image", "slot", "question", "kind", "p_yes"]
@@ -115,13 +111,7 @@ def test_pipeline_writes_scores_answers_and_metrics_and_reuses_its_caches(tmp_pa
     for key in ("val_accuracy_d", "test_accuracy_d", "vqa_answer_accuracy"):
         assert key in result.metrics
     assert 0.0 <= result.metrics["vqa_answer_accuracy"] <= 1.0
-    assert (tmp_path / "models" / "vqa" / "model.safetensors").is_file()
-    assert result.curve and result.curve[0]["epoch"] == 1
     assert result.n_computed > 0
-    again = _run(tmp_path, split, images, qa)  # same inputs: trained model and answers reused
-    assert again.vqa.fingerprint == result.vqa.fingerprint
-    assert again.n_computed == 0 and again.n_forward == 0
-    pd.testing.assert_frame_equal(again.scores, result.scores)
     served = VqaScorer.load(tmp_path / "models" / "vqa", device="cpu")
     assert served.max_questions == 6
     explicit = VqaScorer.load(tmp_path / "models" / "vqa", device="cpu", max_questions=12)
@@ -129,7 +119,27 @@ def test_pipeline_writes_scores_answers_and_metrics_and_reuses_its_caches(tmp_pa
     row = images.iloc[0]
     d, _ = served.score(row["prompt"], [load_image(row["image"])])
     got = result.scores.set_index("pair_id").loc[row["pair_id"], f"score_{row['slot']}"]
-    assert d[0] == pytest.approx(got, abs=1e-5)
+    assert d[0] == pytest.approx(got, abs=1e-6)
+
+
+def test_training_twice_gives_the_same_model_bytes(tmp_path):
+    split, images, qa = _generated(tmp_path, n_pairs=6)
+    _train(tmp_path / "a", images, qa)
+    _train(tmp_path / "b", images, qa)
+    for f in sorted((tmp_path / "a" / "models" / "vqa").iterdir()):
+        assert f.read_bytes() == (tmp_path / "b" / "models" / "vqa" / f.name).read_bytes(), f.name
+
+
+def test_branch_off_writes_no_model_and_empty_scores(tmp_path):
+    split, images, qa = _generated(tmp_path, n_pairs=4)
+    trained = _train(tmp_path, images, qa, enabled=False)
+    assert trained.vqa is None and trained.metrics == {"d_branch": "off"}
+    assert [f.name for f in (tmp_path / "models" / "vqa").iterdir()] == ["t2ieval_vqa.json"]
+    result = _score(tmp_path, split, images, qa)
+    assert result.metrics == {"d_branch": "off"} and result.answers.empty
+    assert result.scores[["score_1", "score_2"]].isna().all().all()
+    with pytest.raises(VqaModelError, match="D-branch was off"):
+        VqaScorer.load(tmp_path / "models" / "vqa", device="cpu")
 
 
 def test_embedded_model_without_questions_says_what_to_set(tmp_path):
@@ -138,7 +148,9 @@ def test_embedded_model_without_questions_says_what_to_set(tmp_path):
     assert read_qa(tmp_path / "empty.csv") is None
     assert read_qa(tmp_path / "absent.csv") is None
     with pytest.raises(VqaStageError, match="vqa.model"):
-        _run(tmp_path, split, images, None)
+        _train(tmp_path, images, None)
+    with pytest.raises(VqaStageError, match="train_embedded is false"):
+        _train(tmp_path, images, None, train_embedded=False)
 
 
 def test_bad_answer_in_qa_names_the_row(tmp_path):

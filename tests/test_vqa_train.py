@@ -12,9 +12,10 @@ from PIL import Image
 
 from t2ieval.data.scenes import SCENE_FACTS, Group, Scene, scene_facts
 from t2ieval.vqa.auxiliary import AuxiliaryHead, answer_sheet
-from t2ieval.vqa.pipeline import VqaStageError, _examples, read_scenes
-from t2ieval.vqa.train import (QaExamples, TrainSettings, build_embedded_model,
-                               pretrain_auxiliary, random_shift, train_vqa)
+from t2ieval.pipeline.vqa import VqaStageError, _examples, read_scenes
+from t2ieval.vqa.model import build_embedded_model
+from t2ieval.vqa.settings import TrainSettings
+from t2ieval.vqa.train import QaExamples, pretrain_auxiliary, random_shift, train_vqa
 
 SMALL = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
          "intermediate_size": 64}
@@ -127,7 +128,8 @@ def test_train_vqa_reports_the_auxiliary_loss_and_refuses_negative_settings():
     history = train_vqa(vqa, data, TrainSettings(epochs=1, pretrain_epochs=1, batch_size=8,
                                                  shift=2), progress=False)
     assert history[0]["train_aux_loss"] > 0
-    off = train_vqa(vqa, data, TrainSettings(epochs=1, aux_weight=0.0, batch_size=8),
+    off = train_vqa(vqa, data, TrainSettings(epochs=1, pretrain_epochs=0, aux_weight=0.0,
+                                             batch_size=8),
                     progress=False)
     assert "train_aux_loss" not in off[0]
     with pytest.raises(ValueError, match="pretrain_epochs and aux_weight"):

@@ -175,17 +175,21 @@ def score_batch(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     threads_per_task: int = typer.Option(1, "--threads-per-task", min=1,
                                          help="torch threads per Spark task."),
+    image_root: str | None = typer.Option(None, "--image-root", help="Folder the manifest's "
+                                          "relative image paths start from (default: the "
+                                          "manifest's folder)."),
 ) -> None:
     """Score a manifest of any size with the registered model on Apache Spark (Parquet out)."""
     import json
 
-    from t2ieval.scaling.spark import BatchManifestError, BatchScoringError, score_manifest
+    from t2ieval.data.manifest import ManifestError
+    from t2ieval.scaling.spark import BatchScoringError, score_manifest
 
     try:
         summary = score_manifest(manifest, model, out, master=master, batch_size=batch_size,
                                  partitions=partitions, on_error=on_error, overwrite=overwrite,
-                                 threads_per_task=threads_per_task)
-    except (BatchScoringError, BatchManifestError, FileNotFoundError, FileExistsError,
+                                 threads_per_task=threads_per_task, image_root=image_root)
+    except (BatchScoringError, ManifestError, FileNotFoundError, FileExistsError,
             ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc

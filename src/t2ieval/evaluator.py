@@ -14,11 +14,9 @@ from :class:`t2ieval.scoring.CompositeScorer`, the same code the served model ru
 from __future__ import annotations
 
 import logging
-import os
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -78,6 +76,7 @@ class Verdict:
     d_score_2: float
     answers_1: tuple[Answer, ...]
     answers_2: tuple[Answer, ...]
+    branches: str = "clip,ce,d"  # the branches the fused score uses ("clip,ce": D-branch off)
 
     @property
     def margin(self) -> float:
@@ -99,43 +98,15 @@ def is_pipeline_root(path: str | Path) -> bool:
     return root.is_dir() and all((root / rel).exists() for rel in ARTIFACT_DIRS.values())
 
 
-_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-
-@contextmanager
-def _using_tracking_uri(uri: str) -> Iterator[None]:
-    """Use ``uri`` as tracking and registry URI for the block, then restore what was there.
-
-    ``mlflow.set_tracking_uri``/``set_registry_uri`` also export ``MLFLOW_TRACKING_URI`` and
-    ``MLFLOW_REGISTRY_URI`` to the process environment; an explicit ``tracking_uri`` must not
-    leak into later calls, so both the URIs and those variables are put back.
-    """
-    import mlflow
-
-    env = {k: os.environ.get(k) for k in _URI_VARS}
-    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def load_scorer(model: str | Path = DEFAULT_MODEL, device: str = "auto",
                 tracking_uri: str | None = None) -> CompositeScorer:
     """The :class:`CompositeScorer` behind ``model``.
 
     ``model`` is an MLflow model URI (``models:/t2ieval@champion``, ``runs:/...``, a logged model
     folder) or a pipeline root (a folder with ``models/clip`` etc.). Registry URIs are resolved in
-    ``tracking_uri``, else in :func:`t2ieval.tracking.configure` (``MLFLOW_TRACKING_URI`` or the
-    project's ``mlflow.db`` in the working directory).
+    ``tracking_uri``, else in ``MLFLOW_TRACKING_URI`` or the project's ``mlflow.db`` in the
+    working directory (:func:`t2ieval.tracking.using_tracking_uri`); MLflow's URIs and the
+    process environment are left as they were.
     """
     text = str(model)
     if is_pipeline_root(text):
@@ -144,18 +115,13 @@ def load_scorer(model: str | Path = DEFAULT_MODEL, device: str = "auto",
     import mlflow
 
     from t2ieval.serving.pyfunc import T2IEvalModel
-    from t2ieval.tracking import configure
+    from t2ieval.tracking import using_tracking_uri
 
     if Path(text).is_dir() and not (Path(text) / "MLmodel").is_file():
         raise FileNotFoundError(f"{text}: neither a pipeline root (no "
                                 f"{', '.join(ARTIFACT_DIRS.values())}) nor an MLflow model folder "
                                 "(no MLmodel)")
-    if tracking_uri:
-        with _using_tracking_uri(tracking_uri):
-            log.info("loading MLflow model %s (tracking %s)", text, tracking_uri)
-            python_model = mlflow.pyfunc.load_model(text).unwrap_python_model()
-    else:
-        uri = configure()
+    with using_tracking_uri(tracking_uri) as uri:
         log.info("loading MLflow model %s (tracking %s)", text, uri)
         python_model = mlflow.pyfunc.load_model(text).unwrap_python_model()
     if not isinstance(python_model, T2IEvalModel) or python_model.scorer is None:
@@ -227,7 +193,8 @@ class Evaluator:
                        clip_score_1=a.clip_score, clip_score_2=b.clip_score,
                        ce_score_1=a.ce_score, ce_score_2=b.ce_score,
                        d_score_1=a.d_score, d_score_2=b.d_score,
-                       answers_1=a.answers, answers_2=b.answers)
+                       answers_1=a.answers, answers_2=b.answers,
+                       branches=self.scorer.branches)
 
     def rank(self, prompt: str, images: Sequence[ImageLike]) -> tuple[list[int], list[float]]:
         """``(ranks, scores)`` in input order, as ImageReward's ``inference_rank``: ``ranks[i]``

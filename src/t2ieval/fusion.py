@@ -1,7 +1,7 @@
 """Fusing the three branch scores into one: the published weights, or weights learned on validation.
 
-A fused score is ``sum_b w_b * (s_b - mean_b) / std_b`` over the branches ``clip``, ``ce`` and
-``d``. The published weights (0.95, 0.04, 0.01) apply to raw scores (mean 0, std 1), as in the
+A fused score is ``sum_b w_b * (s_b - mean_b) / std_b`` over the active branches: ``clip``, ``ce``
+and ``d``, or the first two when the D-branch is off (``vqa.enabled: false``). The published weights (0.95, 0.04, 0.01) apply to raw scores (mean 0, std 1), as in the
 report. Learned weights apply to scores standardised on the validation images, since the branches
 live on different scales: a logistic regression without intercept on the per-pair differences of
 standardised scores predicts whether image 1 is preferred.
@@ -16,20 +16,17 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 
+from t2ieval.branches import BRANCHES, PUBLISHED_WEIGHTS
 from t2ieval.data.split import prompt_key
 from t2ieval.io import read_json, write_json
 from t2ieval.metrics import pairwise_accuracy
 
 log = logging.getLogger(__name__)
 
-BRANCHES: tuple[str, ...] = ("clip", "ce", "d")
 #: a branch whose scores vary less than this is treated as constant: dividing by a tinier spread
 #: would turn float noise (1e-7) into verdicts
 MIN_STD = 1e-3
-PUBLISHED_WEIGHTS: dict[str, float] = {"clip": 0.95, "ce": 0.04, "d": 0.01}
 
 
 @dataclass(frozen=True)
@@ -64,58 +61,45 @@ class FusionWeights:
         return FusionWeights(**raw)
 
 
-def fixed_weights(weights: Mapping[str, float] = PUBLISHED_WEIGHTS) -> FusionWeights:
-    """The published weights on raw scores."""
+def fixed_weights(weights: Mapping[str, float] = PUBLISHED_WEIGHTS,
+                  branches: tuple[str, ...] = BRANCHES) -> FusionWeights:
+    """The published weights on raw scores, for the active ``branches``."""
     unknown = set(weights) - set(BRANCHES)
     if unknown:
         raise ValueError(f"fuse.fixed_weights: unknown branch(es) {sorted(unknown)}; "
                          f"known: {list(BRANCHES)}")
-    return FusionWeights(mode="fixed", weights={b: float(weights.get(b, 0.0)) for b in BRANCHES})
+    return FusionWeights(mode="fixed", weights={b: float(weights.get(b, 0.0)) for b in branches},
+                         mean={b: 0.0 for b in branches}, std={b: 1.0 for b in branches})
 
 
-def merge_branch_scores(pairs: pd.DataFrame, branch_scores: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Join each branch's ``pair_id, score_1, score_2`` onto ``pairs`` as ``<branch>_score_<slot>``.
-
-    Raises if a branch lacks scores for some pair, naming the branch and a few pair ids.
-    """
-    out = pairs.copy()
-    out["pair_id"] = out["pair_id"].astype(str)
-    for b, frame in branch_scores.items():
-        sub = frame[["pair_id", "score_1", "score_2"]].copy()
-        sub["pair_id"] = sub["pair_id"].astype(str)
-        sub = sub.rename(columns={"score_1": f"{b}_score_1", "score_2": f"{b}_score_2"})
-        out = out.merge(sub, on="pair_id", how="left", validate="one_to_one")
-        lost = out.loc[out[f"{b}_score_1"].isna() | out[f"{b}_score_2"].isna(), "pair_id"]
-        if len(lost):
-            raise ValueError(f"branch {b!r} has no score for {len(lost)} pair(s), e.g. "
-                             f"{lost.head(5).tolist()}; re-run its stage")
-    return out
-
-
-def _standardisation(table: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+def _standardisation(table: pd.DataFrame, branches: tuple[str, ...]
+                     ) -> tuple[dict[str, float], dict[str, float]]:
     mean, std = {}, {}
-    for b in BRANCHES:
+    for b in branches:
         values = np.concatenate([table[f"{b}_score_1"], table[f"{b}_score_2"]]).astype(float)
         mean[b] = float(values.mean())
         std[b] = max(float(values.std()), MIN_STD)
     return mean, std
 
 
-def _differences(table: pd.DataFrame, mean: dict, std: dict) -> np.ndarray:
+def _differences(table: pd.DataFrame, std: dict) -> np.ndarray:
     cols = [(table[f"{b}_score_1"].to_numpy(float) - table[f"{b}_score_2"].to_numpy(float)) / std[b]
-            for b in BRANCHES]
+            for b in std]
     return np.stack(cols, axis=1)
 
 
-def learn_weights(table: pd.DataFrame, seed: int = 0) -> FusionWeights:
-    """Weights learned on ``table`` (pairs with every branch's scores and ``preferred``).
+def learn_weights(table: pd.DataFrame, seed: int = 0,
+                  branches: tuple[str, ...] = BRANCHES) -> FusionWeights:
+    """Weights learned on ``table`` (pairs with each of ``branches``' scores and ``preferred``).
 
     The weights are normalised so their absolute values sum to 1 (the verdicts do not change).
     """
+    from sklearn.linear_model import LogisticRegression
+
     if len(table) < 4:
         raise ValueError(f"need at least 4 validation pairs to learn fusion weights, got {len(table)}")
-    mean, std = _standardisation(table)
-    x = _differences(table, mean, std)
+    mean, std = _standardisation(table, branches)
+    x = _differences(table, std)
     y = (table["preferred"].astype(int) == 1).astype(int).to_numpy()
     # mirror every pair so both classes are present and the fit is symmetric in the slots
     x2, y2 = np.concatenate([x, -x]), np.concatenate([y, 1 - y])
@@ -123,84 +107,38 @@ def learn_weights(table: pd.DataFrame, seed: int = 0) -> FusionWeights:
     model.fit(x2, y2)
     w = model.coef_[0]
     norm = float(np.abs(w).sum()) or 1.0
-    weights = {b: float(v / norm) for b, v in zip(BRANCHES, w)}
+    weights = {b: float(v / norm) for b, v in zip(branches, w)}
     log.info("learned fusion weights %s", weights)
     return FusionWeights(mode="learned", weights=weights, mean=mean, std=std)
 
 
 def fused_pair_scores(table: pd.DataFrame, fusion: FusionWeights) -> tuple[np.ndarray, np.ndarray]:
     """Fused score of image 1 and image 2 of every pair of ``table``."""
-    s1 = fusion.fuse({b: table[f"{b}_score_1"].to_numpy(float) for b in BRANCHES})
-    s2 = fusion.fuse({b: table[f"{b}_score_2"].to_numpy(float) for b in BRANCHES})
+    s1 = fusion.fuse({b: table[f"{b}_score_1"].to_numpy(float) for b in fusion.weights})
+    s2 = fusion.fuse({b: table[f"{b}_score_2"].to_numpy(float) for b in fusion.weights})
     return s1, s2
 
 
-def cross_validated_accuracy(table: pd.DataFrame, folds: int, seed: int = 0) -> float:
-    """Accuracy of learned weights on held-out prompt groups of ``table`` (GroupKFold by prompt)."""
+def out_of_fold_scores(table: pd.DataFrame, folds: int, seed: int = 0,
+                       branches: tuple[str, ...] = BRANCHES) -> tuple[np.ndarray, np.ndarray]:
+    """Fused scores of every pair of ``table`` by weights learned without its prompt group
+    (GroupKFold by prompt): an honest score for in-sample pairs."""
+    from sklearn.model_selection import GroupKFold
+
     groups = table["prompt"].map(prompt_key).to_numpy()
     n_groups = len(set(groups))
     folds = min(folds, n_groups)
     if folds < 2:
         raise ValueError(f"cross-validation needs >= 2 prompt groups, got {n_groups}")
-    correct = np.zeros(len(table))
+    s1, s2 = np.full(len(table), np.nan), np.full(len(table), np.nan)
     for train_idx, test_idx in GroupKFold(n_splits=folds).split(table, groups=groups):
-        fusion = learn_weights(table.iloc[train_idx], seed)
-        held = table.iloc[test_idx]
-        s1, s2 = fused_pair_scores(held, fusion)
-        correct[test_idx] = [pairwise_accuracy([a], [b], [p])
-                             for a, b, p in zip(s1, s2, held["preferred"])]
-    return float(correct.mean())
+        fusion = learn_weights(table.iloc[train_idx], seed, branches)
+        s1[test_idx], s2[test_idx] = fused_pair_scores(table.iloc[test_idx], fusion)
+    return s1, s2
 
 
-@dataclass
-class FusionResult:
-    """Both fusions, the chosen one, the fused table and the metrics of the ``fuse`` stage."""
-
-    fixed: FusionWeights
-    learned: FusionWeights
-    chosen: FusionWeights
-    table: pd.DataFrame
-    metrics: dict
-
-
-def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds: int,
-               seed: int = 0) -> FusionResult:
-    """Fit learned weights on the validation split, score every pair with both fusions.
-
-    ``table`` holds every split's pairs with ``split``, ``prompt``, ``preferred`` and the branch
-    scores. Learned weights are fitted on all validation pairs; their validation accuracy is the
-    grouped cross-validation estimate, since the in-sample one is optimistic.
-    """
-    if mode not in ("fixed", "learned"):
-        raise ValueError(f"fuse.mode must be 'fixed' or 'learned', got {mode!r}")
-    val = table[table["split"] == "val"]
-    if val.empty:
-        raise ValueError("no validation pairs: fusion weights are learned on the 'val' split")
-    fixed_fusion = fixed_weights(fixed)
-    learned_fusion = learn_weights(val, seed)
-    out = table.copy()
-    for name, fusion in (("fixed", fixed_fusion), ("learned", learned_fusion)):
-        out[f"fused_{name}_1"], out[f"fused_{name}_2"] = fused_pair_scores(out, fusion)
-    chosen = fixed_fusion if mode == "fixed" else learned_fusion
-    out["score_1"], out["score_2"] = out[f"fused_{mode}_1"], out[f"fused_{mode}_2"]
-    out["verdict"] = np.where(out["score_1"] > out["score_2"], 1,
-                              np.where(out["score_2"] > out["score_1"], 2, 0))
-
-    def acc(split: str, name: str) -> float:
-        part = out[out["split"] == split]
-        return pairwise_accuracy(part[f"fused_{name}_1"], part[f"fused_{name}_2"], part["preferred"])
-
-    cv = cross_validated_accuracy(val, folds, seed)
-    metrics = {
-        "mode": mode,
-        "val_accuracy_fixed_weights": acc("val", "fixed"),
-        "val_accuracy_learned_weights": cv,
-        "val_accuracy_learned_weights_in_sample": acc("val", "learned"),
-        "test_accuracy_fixed_weights": acc("test", "fixed"),
-        "test_accuracy_learned_weights": acc("test", "learned"),
-        "val_accuracy": acc("val", "fixed") if mode == "fixed" else cv,
-        "test_accuracy": acc("test", mode),
-        **{f"weight_{b}": w for b, w in chosen.weights.items()},
-        **{f"learned_weight_{b}": w for b, w in learned_fusion.weights.items()},
-    }
-    return FusionResult(fixed_fusion, learned_fusion, chosen, out, metrics)
+def cross_validated_accuracy(table: pd.DataFrame, folds: int, seed: int = 0,
+                             branches: tuple[str, ...] = BRANCHES) -> float:
+    """Accuracy of learned weights on held-out prompt groups of ``table``."""
+    s1, s2 = out_of_fold_scores(table, folds, seed, branches)
+    return pairwise_accuracy(s1, s2, table["preferred"])

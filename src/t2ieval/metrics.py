@@ -1,4 +1,8 @@
-"""Pairwise accuracy and its relatives, the one definition every stage uses."""
+"""Pairwise accuracy and its relatives: the one definition, and the one tie rule, every stage uses.
+
+**Tie rule:** a pair whose two scores are exactly equal earns 0.5 (half right), as a coin flip
+would on average; a pair whose preferred image scores higher earns 1, otherwise 0.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,10 @@ def verdicts(score_1: np.ndarray, score_2: np.ndarray) -> np.ndarray:
     return np.where(s1 > s2, 1, np.where(s2 > s1, 2, 0))
 
 
-def pairwise_accuracy(score_1, score_2, preferred) -> float:
-    """Share of pairs whose preferred image (1 or 2) scores higher; an exact tie counts 0.5.
+def pair_credit(score_1, score_2, preferred) -> np.ndarray:
+    """Per pair: 1 if the preferred image (1 or 2) scores higher, 0 if lower, 0.5 for a tie.
 
-    Returns NaN for no pairs; raises if the lengths differ or ``preferred`` is not 1 or 2.
+    Raises if the lengths differ or ``preferred`` is not 1 or 2.
     """
     s1 = np.asarray(score_1, dtype=np.float64)
     s2 = np.asarray(score_2, dtype=np.float64)
@@ -24,12 +28,19 @@ def pairwise_accuracy(score_1, score_2, preferred) -> float:
     if not (s1.shape == s2.shape == pref.shape):
         raise ValueError(f"score_1, score_2 and preferred differ in length: "
                          f"{s1.shape}, {s2.shape}, {pref.shape}")
-    if pref.size == 0:
-        return float("nan")
-    if not np.isin(pref, (1, 2)).all():
+    if pref.size and not np.isin(pref, (1, 2)).all():
         raise ValueError("preferred must be 1 or 2 for every pair")
     v = verdicts(s1, s2)
-    return float(np.mean(np.where(v == 0, 0.5, (v == pref).astype(float))))
+    return np.where(v == 0, 0.5, (v == pref).astype(float))
+
+
+def pairwise_accuracy(score_1, score_2, preferred) -> float:
+    """Mean :func:`pair_credit`: the share of pairs ranked right, ties counting 0.5.
+
+    Returns NaN for no pairs.
+    """
+    credit = pair_credit(score_1, score_2, preferred)
+    return float(credit.mean()) if credit.size else float("nan")
 
 
 def accuracy_by(frame: pd.DataFrame, by: str, s1: str = "score_1", s2: str = "score_2",
@@ -37,3 +48,47 @@ def accuracy_by(frame: pd.DataFrame, by: str, s1: str = "score_1", s2: str = "sc
     """Pairwise accuracy per value of column ``by`` (e.g. per category)."""
     return {str(k): pairwise_accuracy(g[s1], g[s2], g[truth])
             for k, g in frame.groupby(by, sort=True)}
+
+
+def accuracy_report(table: pd.DataFrame, name: str = "", s1: str = "score_1",
+                    s2: str = "score_2", splits: tuple[str, ...] = ("train", "val", "test"),
+                    category_splits: tuple[str, ...] = ("val",), intervals: bool = False,
+                    seed: int = 0) -> dict[str, float | int | None]:
+    """The one per-split, per-category accuracy report every stage writes.
+
+    ``table`` has one row per pair with ``split``, ``preferred``, the two score columns and,
+    optionally, ``category`` and ``prompt``. Keys are ``<split>_accuracy[_<name>]`` for each of
+    ``splits`` and ``<split>_accuracy[_<name>].<category>`` for each of ``category_splits``
+    (plus ``<split>_pairs[_<name>].<category>``). With ``intervals``, each accuracy also gets
+    ``_ci_low``/``_ci_high``: a 95 % bootstrap interval over prompt groups (needs ``prompt``).
+    A split without pairs reports None.
+    """
+    from t2ieval.uncertainty import bootstrap_accuracy_interval
+
+    suffix = f"_{name}" if name else ""
+    report: dict[str, float | int | None] = {}
+
+    def put(key: str, part: pd.DataFrame) -> None:
+        if part.empty:
+            report[key] = None
+            if intervals:
+                report[f"{key}_ci_low"] = report[f"{key}_ci_high"] = None
+            return
+        credit = pair_credit(part[s1], part[s2], part["preferred"])
+        report[key] = float(credit.mean())
+        if intervals:
+            from t2ieval.data.split import prompt_key
+
+            low, high = bootstrap_accuracy_interval(credit, part["prompt"].map(prompt_key),
+                                                    seed=seed)
+            report[f"{key}_ci_low"], report[f"{key}_ci_high"] = low, high
+
+    for split in splits:
+        put(f"{split}_accuracy{suffix}", table[table["split"] == split])
+    if "category" in table.columns:
+        for split in category_splits:
+            part = table[table["split"] == split]
+            for cat, group in part.groupby("category", sort=True):
+                put(f"{split}_accuracy{suffix}.{cat}", group)
+                report[f"{split}_pairs{suffix}.{cat}"] = int(len(group))
+    return report

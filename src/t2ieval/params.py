@@ -14,6 +14,10 @@ from typing import Any, Literal, get_type_hints
 
 import yaml
 
+from t2ieval.clip.config import FinetuneConfig
+from t2ieval.branches import PUBLISHED_WEIGHTS
+from t2ieval.vqa.settings import TrainSettings
+
 
 class ParamsError(ValueError):
     """Raised when ``params.yaml`` holds an unknown key or a value of the wrong kind."""
@@ -23,6 +27,8 @@ class ParamsError(ValueError):
 class BaseParams:
     seed: int = 0
     device: str = "auto"
+    threads: int = 2
+    cpu_isa: Literal["avx2", "native"] = "avx2"
 
 
 @dataclass(frozen=True)
@@ -51,19 +57,9 @@ class DistributedParams:
 
 
 @dataclass(frozen=True)
-class FinetuneClipParams:
-    model: str = "t2i-tiny"
-    pretrained: str | None = None
-    train: Literal["heads", "last_blocks", "full"] = "full"
-    unlocked_blocks: int = 2
-    epochs: int = 12
-    lr: float = 5e-4
-    lr_decay: float = 0.8
-    batch_size: int = 32
-    weight_decay: float = 0.05
-    precision: Literal["fp32", "bf16", "amp"] = "fp32"
-    temperature: float | None = None
-    num_workers: int = 0
+class FinetuneClipParams(FinetuneConfig):
+    """``finetune_clip``: the library's :class:`FinetuneConfig` plus how to distribute it."""
+
     distributed: DistributedParams = field(default_factory=DistributedParams)
 
 
@@ -91,26 +87,25 @@ class SvmParams:
 
 
 @dataclass(frozen=True)
-class VqaParams:
+class VqaParams(TrainSettings):
+    """``vqa``: which model, how to score, and the library's :class:`TrainSettings`."""
+
+    enabled: bool = True
     model: str = "t2i-tiny-vilt"
     kind: Literal["auto", "vilt", "blip"] = "auto"
     train_embedded: bool = True
-    epochs: int = 4
-    pretrain_epochs: int = 30
-    aux_weight: float = 1.0
-    shift: int = 4
-    lr: float = 1e-3
-    batch_size: int = 32
     infer_batch_size: int = 64
     max_questions_per_image: int = 12
+
+    def train_settings(self) -> TrainSettings:
+        """The training settings alone, as the library takes them."""
+        return TrainSettings(**{f.name: getattr(self, f.name) for f in fields(TrainSettings)})
 
 
 @dataclass(frozen=True)
 class FuseParams:
     mode: Literal["fixed", "learned"] = "learned"
-    fixed_weights: dict[str, float] = field(
-        default_factory=lambda: {"clip": 0.95, "ce": 0.04, "d": 0.01}
-    )
+    fixed_weights: dict[str, float] = field(default_factory=lambda: dict(PUBLISHED_WEIGHTS))
     cv_folds: int = 5
 
 

@@ -27,13 +27,13 @@ def scores_path(branch: str) -> Path:
 
 ENTROPY_FEATURES = Path("data/features/entropy.csv")  # image + one column per feature
 VQA_DIR = Path("data/vqa")                       # answers.csv: per-question answers
-VQA_CACHE = Path("cache/vqa")                    # persistent (image, question) answer cache
 
 CLIP_MODEL_DIR = Path("models/clip")
 SVM_MODEL_DIR = Path("models/svm")
 VQA_MODEL_DIR = Path("models/vqa")
 FUSION_DIR = Path("models/fusion")
+FUSION_WEIGHTS = FUSION_DIR / "weights.json"     # the chosen fusion (fixed.json, learned.json beside)
 FUSED_DIR = Path("data/fused")                   # pairs.csv: every pair, every score, verdict
-REPORTS_DIR = Path("reports")                    # result.csv and figures of the evaluate stage
-
-SPLITS = ("train", "val", "test")
+REPORTS_DIR = Path("reports")
+RESULT_FILE = REPORTS_DIR / "result.csv"         # the test split's verdicts (a DVC output)
+REGISTRY_FILE = REPORTS_DIR / "registry.json"    # MLflow run id and model version: not tracked

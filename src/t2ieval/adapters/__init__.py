@@ -8,18 +8,43 @@ See ``docs/adapters.md``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Protocol
 
 from t2ieval.adapters import hf, hpd, imagereward, pickapic
-from t2ieval.adapters.common import ON_ERROR, Adapter, check_manifest_path, run_import
 from t2ieval.adapters.errors import AdapterError, RowError
+from t2ieval.adapters.images import ImageWriter, materialise
+from t2ieval.adapters.pairs import (ON_ERROR, Candidate, Group, Report, cap_per_prompt,
+                                    group_candidates, orient)
+from t2ieval.adapters.tables import RowTable
+from t2ieval.data import manifest
+from t2ieval.images import DEFAULT_MAX_PIXELS
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("pickapic", "imagereward", "hpd")
 _ALIASES = {"pick-a-pic": "pickapic", "pickapic_v1": "pickapic", "pickapic_v2": "pickapic",
             "imagerewarddb": "imagereward", "hpdv2": "hpd", "hpd_v2": "hpd"}
 
-__all__ = ["SOURCES", "AdapterError", "RowError", "open_adapter", "import_dataset"]
+__all__ = ["SOURCES", "AdapterError", "RowError", "open_adapter", "import_dataset", "run_import"]
+
+
+class Adapter(Protocol):
+    """A source adapter: a table of rows and the groups read from it."""
+
+    source: str
+    table: RowTable
+
+    def groups(self, report: Report) -> Iterator[Group]:
+        """Yield the source's groups, counting rows and reporting bad ones to ``report``."""
+
+
+def _manifest_out(out: str | Path) -> Path:
+    try:
+        return manifest.check_manifest_path(out)
+    except ValueError as exc:
+        raise AdapterError(str(exc)) from None
 
 
 def normalise_source(source: str) -> str:
@@ -72,9 +97,61 @@ def import_dataset(source: str, location: str | Path, out: str | Path, *,
             ``skip`` drops it and counts it in the summary.
         images_root: folder that relative image paths of the metadata are relative to.
     """
-    check_manifest_path(out)
+    _manifest_out(out)
     if on_error not in ON_ERROR:
         raise AdapterError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     adapter = open_adapter(source, location, split=split, images_root=images_root)
     return run_import(adapter, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
                       on_error=on_error)
+
+
+def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int | None = None,
+               seed: int = 0, on_error: str = "fail",
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+    """Convert ``adapter``'s source into a manifest at ``out``; returns the summary counters."""
+    out = _manifest_out(out)
+    report = Report(on_error)
+    candidates: list[Candidate] = []
+    seen: dict[str, int] = {}
+    for group in adapter.groups(report):
+        report.count("groups")
+        report.count("images", len(group.images))
+        for cand in group_candidates(group, adapter.source, report):
+            if cand.pair_id in seen:  # the source repeats a group id: keep both, distinct ids
+                seen[cand.pair_id] += 1
+                report.count("duplicate_pair_ids")
+                cand = Candidate(f"{cand.pair_id}-dup{seen[cand.pair_id]}", cand.prompt,
+                                 cand.category, cand.better, cand.worse, cand.where)
+            else:
+                seen[cand.pair_id] = 1
+            candidates.append(cand)
+    candidates = cap_per_prompt(candidates, max_pairs_per_prompt, seed, report)
+
+    images_dir = out.parent / f"{out.stem}_images"
+    writer = ImageWriter(images_dir, max_pixels=max_pixels)
+    paths = materialise(candidates, adapter.table, writer, report)
+    rows = []
+    for cand in candidates:
+        first, second, preferred = orient(cand, seed)
+        p1, p2 = paths[first], paths[second]
+        if p1 is None or p2 is None:
+            report.count("pairs_missing_image")
+            continue
+        rows.append({"pair_id": cand.pair_id, "prompt": cand.prompt, "image_1": p1,
+                     "image_2": p2, "preferred": preferred, "category": cand.category})
+        report.count(f"preferred_{preferred}")
+    report.count("pairs_written", len(rows))
+    report.count("images_written", writer.written)
+    counters = report.summary()
+    if not rows:
+        raise AdapterError(f"{adapter.table.label}: no pairs left to write; counters: {counters}")
+    manifest.write_manifest(rows, out)
+    summary: dict[str, Any] = {"source": adapter.source, "input": adapter.table.label,
+                               "manifest": str(out)}
+    if writer.written:
+        summary["images_dir"] = str(images_dir)
+    summary.update(counters)
+    log.info("%s: %d pairs from %d groups (%d ties, %d unlabelled dropped) -> %s",
+             adapter.source, counters["pairs_written"], counters["groups"],
+             counters["ties_dropped"], counters["unlabelled_dropped"], out)
+    return summary

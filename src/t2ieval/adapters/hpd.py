@@ -20,11 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from t2ieval.adapters.common import (Group, ImageRef, Report, as_float, as_list, as_prompt,
-                                     iter_progress, resolve_image, select_split)
-from t2ieval.data.manifest import is_blank
+from t2ieval.adapters.cells import as_float, as_list, as_prompt
 from t2ieval.adapters.errors import AdapterError, RowError
-from t2ieval.adapters.tables import RecordsTable, RowTable, read_json_records
+from t2ieval.adapters.images import resolve_image
+from t2ieval.adapters.pairs import Group, ImageRef, Report
+from t2ieval.adapters.tables import (RecordsTable, RowTable, iter_progress, read_json_records,
+                                     select_split)
+from t2ieval.data.manifest import is_blank
 
 SOURCE = "hpd"
 COLUMNS = ("prompt", "image_path", "file_path", "rank", "raw_annotations", "human_preference",
@@ -124,7 +126,8 @@ class HPDAdapter:
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:
         try:
-            return ImageRef(path=resolve_image(value, self.roots, where, field))
+            return ImageRef(path=resolve_image(value, self.roots, where, field),
+                            column=field, where=where)
         except RowError as exc:
             report.problem(exc, "missing_images")
             return None

@@ -21,12 +21,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from t2ieval.adapters.common import (Group, ImageRef, Report, as_float, as_list, as_prompt,
-                                     iter_progress, resolve_image, safe_name,
-                                     select_split)
-from t2ieval.data.manifest import is_blank
+from t2ieval.adapters.cells import as_float, as_list, as_prompt, safe_name
 from t2ieval.adapters.errors import AdapterError, RowError
-from t2ieval.adapters.tables import ParquetTable, RecordsTable, RowTable, read_json_records
+from t2ieval.adapters.images import resolve_image
+from t2ieval.adapters.pairs import Group, ImageRef, Report
+from t2ieval.adapters.tables import (ParquetTable, RecordsTable, RowTable, iter_progress,
+                                     read_json_records, select_split)
+from t2ieval.data.manifest import is_blank
 
 SOURCE = "imagereward"
 ROW_COLUMNS = ("prompt_id", "prompt", "classification", "image_amount_in_total", "rank",
@@ -137,7 +138,8 @@ class ImageRewardAdapter:
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:
         try:
-            return ImageRef(path=resolve_image(value, self.roots, where, field, self.fallback_dirs))
+            return ImageRef(path=resolve_image(value, self.roots, where, field,
+                                               self.fallback_dirs), column=field, where=where)
         except RowError as exc:
             report.problem(exc, "missing_images")
             return None

@@ -16,11 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from t2ieval.adapters.common import (Group, ImageRef, Report, as_float, as_prompt,
-                                     iter_progress, safe_name, select_split)
-from t2ieval.data.manifest import is_blank
+from t2ieval.adapters.cells import as_float, as_prompt, safe_name
 from t2ieval.adapters.errors import AdapterError, RowError
-from t2ieval.adapters.tables import ParquetTable, RowTable
+from t2ieval.adapters.pairs import Group, ImageRef, Report
+from t2ieval.adapters.tables import ParquetTable, RowTable, iter_progress, select_split
+from t2ieval.data.manifest import is_blank
 
 SOURCE = "pickapic"
 IMAGE_COLUMNS = ("jpg_0", "jpg_1")

@@ -4,18 +4,24 @@ Adapters read their source through a :class:`RowTable`: parquet shards (:class:`
 JSON/JSONL records (:class:`RecordsTable`) or a Hugging Face ``datasets`` dataset
 (:class:`t2ieval.adapters.hf.HFTable`). Rows have a global index (0-based, across shards) so that
 an adapter can read the cheap metadata columns first and fetch the heavy image columns later,
-only for the rows it keeps (:meth:`RowTable.rows_at`).
+only for the rows it keeps (:meth:`RowTable.rows_at`). :func:`select_split` picks a split's files
+from a folder.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, Sequence
+
+from tqdm import tqdm
 
 from t2ieval.adapters.errors import AdapterError
 
 Record = dict[str, Any]
+KNOWN_SPLITS = ("train", "validation", "validation_unique", "valid", "val", "dev", "test",
+                "test_unique")
 
 
 class RowTable(Protocol):
@@ -163,3 +169,37 @@ def read_json_records(path: Path) -> list[Record]:
         if not isinstance(rec, dict):
             raise AdapterError(f"{path} entry {i}: expected an object, got {type(rec).__name__}")
     return records
+
+
+def iter_progress(rows: Iterable[Any], desc: str) -> Iterator[Any]:
+    """A quiet-unless-slow progress bar over the rows of a source."""
+    yield from tqdm(rows, desc=desc, unit="row", mininterval=1.0, leave=False)
+
+
+def split_of(path: Path, root: Path | None = None) -> str | None:
+    """The split a data file belongs to, from its folders or name (``train-0001.parquet``)."""
+    rel = path.relative_to(root) if root is not None else path
+    for part in rel.parts[:-1]:
+        if part in KNOWN_SPLITS:
+            return part
+    for token in re.split(r"[-.]", path.name):
+        if token in KNOWN_SPLITS:
+            return token
+    return None
+
+
+def select_split(files: Sequence[Path], split: str | None, root: Path, what: str) -> list[Path]:
+    """Keep the files of ``split``; without a split, refuse a folder that mixes several splits."""
+    files = sorted(files)
+    if not files:
+        raise AdapterError(f"{root}: no {what} found")
+    found = {f: split_of(f, root) for f in files}
+    splits = sorted({s for s in found.values() if s is not None})
+    if split is not None:
+        chosen = [f for f in files if found[f] == split]
+        if not chosen:
+            raise AdapterError(f"{root}: no {what} of split {split!r}; splits found: {splits or 'none'}")
+        return chosen
+    if len(splits) > 1:
+        raise AdapterError(f"{root}: {what} of several splits {splits}; choose one with --split")
+    return files

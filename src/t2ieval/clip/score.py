@@ -7,13 +7,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from t2ieval.clip.model import ClipBundle, load_clip
-from t2ieval.images import load_image
 from t2ieval.runtime import pick_device
 
 log = logging.getLogger(__name__)
@@ -79,24 +76,3 @@ class ClipScorer:
         text = text[[where[p] for p in prompts]]
         image = self.embed_images(images)
         return (text * image).sum(dim=1).numpy().astype(np.float32)
-
-
-def score_pairs(scorer: ClipScorer, pairs: pd.DataFrame, chunk: int = 256,
-                desc: str = "scoring pairs") -> pd.DataFrame:
-    """Score both images of every pair: ``pair_id, split, score_1, score_2`` in row order.
-
-    ``pairs`` needs ``pair_id, prompt, image_1, image_2`` (``split`` is copied when present);
-    images are read ``chunk`` pairs at a time so memory stays bounded.
-    """
-    rows = []
-    records = pairs.to_dict("records")
-    for start in tqdm(range(0, len(records), chunk), desc=desc, unit="chunk", leave=False):
-        part = records[start:start + chunk]
-        prompts = [r["prompt"] for r in part]
-        images = [load_image(r["image_1"]) for r in part] + [load_image(r["image_2"]) for r in part]
-        both = scorer.score(prompts + prompts, images)  # each prompt encoded once for its pair
-        s1, s2 = both[:len(part)], both[len(part):]
-        for r, a, b in zip(part, s1, s2):
-            rows.append({"pair_id": r["pair_id"], "split": r.get("split", ""),
-                         "score_1": float(a), "score_2": float(b)})
-    return pd.DataFrame(rows, columns=["pair_id", "split", "score_1", "score_2"])

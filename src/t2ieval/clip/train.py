@@ -41,7 +41,7 @@ from t2ieval.clip.distributed import DistContext, all_reduce_sum, barrier
 from t2ieval.clip.loss import PairwiseInfoNCE
 from t2ieval.clip.model import ClipBundle, ClipWithHeads, create_clip
 from t2ieval.metrics import pairwise_accuracy
-from t2ieval.params import FinetuneClipParams
+from t2ieval.clip.config import FinetuneConfig
 from t2ieval.runtime import seed_everything
 
 log = logging.getLogger(__name__)
@@ -229,13 +229,13 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def finetune(train_pairs: PairSet, val_pairs: PairSet, cfg: FinetuneClipParams, seed: int,
+def finetune(train_pairs: PairSet, val_pairs: PairSet, cfg: FinetuneConfig, seed: int,
              device: torch.device, ctx: DistContext = DistContext(),
              bundle: ClipBundle | None = None) -> FinetuneResult:
     """Fine-tune the CLIP-score model on ``train_pairs``; keep the best epoch on ``val_pairs``.
 
     Args:
-        cfg: the ``finetune_clip`` params (model, pretrained, train mode, lr, ...).
+        cfg: what to train and how (model, pretrained, train mode, lr, ...).
         seed: seeds the model initialisation and the batch order (same on every rank).
         device: this rank's device.
         ctx: distributed context (:func:`t2ieval.clip.distributed.init_distributed`).

@@ -1,4 +1,4 @@
-"""Compositional scenes of the embedded preference set: sampling, prompts, violations, questions.
+"""Compositional scenes of the embedded preference set, and the wording of prompts and questions.
 
 A :class:`Scene` is one or two *groups* of identical objects (shape, colour, count) plus a global
 style (filled or sketch) and, for two groups, a spatial relation of the first to the second. The
@@ -6,6 +6,17 @@ prompt is rendered from the scene; the preferred image draws the scene itself, t
 copy violated in exactly one recorded way (the pair's ``category``). Questions are asked about the
 prompt's scene and answered from the scene actually drawn, so the answers are ground truth for
 the VQA branch.
+
+This module is also the one home of the English wording that three things share: the synthetic
+prompts, their ground-truth questions (``qa.csv``, what the embedded VQA model is trained on) and
+the questions :mod:`t2ieval.vqa.questions` asks of any prompt at scoring time. That is the
+question templates (:func:`existence_question`, :func:`colour_question`, :func:`count_question`,
+:func:`relation_question`, :func:`possession_question`, :func:`style_question`,
+:func:`prompt_question`), the relation phrases (:func:`relation_text`), number words
+(:func:`number_word`) and plurals (:func:`pluralize`). One copy, so the questions trained on and
+the questions asked cannot drift apart (``tests/test_vqa_parse.py`` checks that they agree on the
+whole default set). It lives here rather than in :mod:`t2ieval.vqa` because the ``prepare`` stage,
+which writes ``qa.csv``, depends on ``t2ieval.data`` and not on the VQA package (``dvc.yaml``).
 """
 
 from __future__ import annotations
@@ -26,19 +37,127 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (25, 25, 25),
 }
 RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
-RELATION_TEXT: dict[str, str] = {
-    "left of": "to the left of",
-    "right of": "to the right of",
-    "above": "above",
-    "below": "below",
-}
+"""The spatial relations of a two-group scene, named as the prompt parser names them."""
 FLIPPED: dict[str, str] = {
     "left of": "right of", "right of": "left of", "above": "below", "below": "above",
 }
 STYLES: tuple[str, ...] = ("filled", "sketch")
-NUMBER_WORDS: dict[int, str] = {1: "one", 2: "two", 3: "three", 4: "four"}
+COUNTS: tuple[int, ...] = (1, 2, 3, 4)
+"""How many identical objects a group can hold."""
 CATEGORIES: tuple[str, ...] = ("object", "colour", "count", "relation", "style", "degradation")
 DEGRADATIONS: tuple[str, ...] = ("noise", "blur", "clutter")
+
+
+# --------------------------------------------------------------------------- wording
+# Shared by the prompts, the ground-truth questions and t2ieval.vqa.questions: see the module
+# docstring. Changing a word here changes qa.csv and every question asked.
+
+RELATION_TEXT: dict[str, str] = {
+    "left of": "to the left of",
+    "right of": "to the right of",
+}
+"""How a relation is written in a prompt or a question, where that differs from its name."""
+
+NUMBER_NAMES: tuple[str, ...] = (
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "twenty",
+)
+"""The number words ``one`` ... ``twenty``, in order (``NUMBER_NAMES[n - 1]`` names ``n``)."""
+
+_IRREGULAR_PLURALS: dict[str, str] = {
+    "man": "men", "woman": "women", "child": "children", "person": "people", "foot": "feet",
+    "tooth": "teeth", "mouse": "mice", "goose": "geese", "ox": "oxen", "sheep": "sheep",
+    "fish": "fish", "deer": "deer", "leaf": "leaves", "knife": "knives", "wolf": "wolves",
+    "shelf": "shelves", "half": "halves", "loaf": "loaves", "wife": "wives", "life": "lives",
+    "calf": "calves", "thief": "thieves", "elf": "elves", "scarf": "scarves",
+    "tomato": "tomatoes", "potato": "potatoes", "hero": "heroes", "echo": "echoes",
+    "cactus": "cacti", "octopus": "octopuses",
+}
+_VOWELS = "aeiou"
+
+STYLE_TEMPLATES: dict[str, str] = {
+    "sketch": "Is the {object} drawn as a sketch?",
+    "painting": "Is the {object} shown as a painting?",
+    "photo": "Is the {object} shown in a photo?",
+    "cartoon": "Is the {object} drawn as a cartoon?",
+}
+"""The style question per picture style (the prompt parser's styles)."""
+
+
+def relation_text(relation: str) -> str:
+    """A relation as written: ``"left of"`` -> ``"to the left of"``; most read as named."""
+    return RELATION_TEXT.get(relation, relation)
+
+
+def number_word(n: int) -> str:
+    """``2`` -> ``"two"``: number words up to twenty, digits beyond (and below one)."""
+    return NUMBER_NAMES[n - 1] if 1 <= n <= len(NUMBER_NAMES) else str(n)
+
+
+def pluralize(noun: str) -> str:
+    """English plural of a (possibly multi-word) noun; only the last word changes.
+
+    >>> pluralize("wine bottle"), pluralize("box"), pluralize("leaf"), pluralize("cherry")
+    ('wine bottles', 'boxes', 'leaves', 'cherries')
+    """
+    words = noun.split(" ")
+    last = words[-1]
+    lower = last.lower()
+    if lower in _IRREGULAR_PLURALS:
+        plural = _IRREGULAR_PLURALS[lower]
+    elif lower.endswith(("s", "x", "z", "ch", "sh")):
+        plural = last + "es"
+    elif lower.endswith("y") and len(lower) > 1 and lower[-2] not in _VOWELS:
+        plural = last[:-1] + "ies"
+    else:
+        plural = last + "s"
+    return " ".join(words[:-1] + [plural])
+
+
+def article(word: str) -> str:
+    """The indefinite article before ``word``: ``an`` before a vowel letter, else ``a``."""
+    return "an" if word[0] in _VOWELS else "a"
+
+
+def existence_question(name: str) -> str:
+    """Is any object called ``name`` in the picture."""
+    return f"Can you find any {name}?"
+
+
+def colour_question(name: str, colour: str) -> str:
+    """Is the object called ``name`` of colour ``colour``."""
+    return f"Is the {name} {colour}?"
+
+
+def count_question(name: str, plural: str, n: int) -> str:
+    """Are there ``n`` objects called ``name`` (``plural`` in the plural)."""
+    return f"Is there one {name}?" if n == 1 else f"Are there {number_word(n)} {plural}?"
+
+
+def relation_question(subject: str, relation: str, obj: str) -> str:
+    """Does ``subject`` stand in ``relation`` to ``obj`` (any relation but ``with``)."""
+    return f"Is the {subject} {relation_text(relation)} the {obj}?"
+
+
+def possession_question(owner: str, owned: str) -> str:
+    """The ``with`` relation: does ``owner`` have any ``owned`` (singular or plural as written)."""
+    return f"Does the {owner} have any {owned}?"
+
+
+def style_question(name: str, style: str) -> str:
+    """Is the object called ``name`` drawn in ``style`` (a key of :data:`STYLE_TEMPLATES`)."""
+    if style not in STYLE_TEMPLATES:
+        raise ValueError(f"no style question for style {style!r}; known: {list(STYLE_TEMPLATES)}")
+    return STYLE_TEMPLATES[style].format(object=name)
+
+
+def prompt_question(prompt: str) -> str:
+    """The whole prompt as one question, for a prompt in which no object was found."""
+    return f"Does the image show {prompt}?"
+
+
+# --------------------------------------------------------------------------- scenes
 
 
 @dataclass(frozen=True)
@@ -62,7 +181,7 @@ class Scene:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "Scene":
+    def from_dict(d: dict) -> Scene:
         return Scene(groups=tuple(Group(**g) for g in d["groups"]), style=d["style"],
                      relation=d["relation"])
 
@@ -87,20 +206,11 @@ class PairSpec:
     meta: dict = field(default_factory=dict)
 
 
-def plural(shape: str) -> str:
-    """English plural of a shape name."""
-    return shape + ("es" if shape.endswith(("s", "x", "ch", "sh")) else "s")
-
-
-def article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
-
-
 def describe_group(g: Group) -> str:
     """``a red circle`` / ``three blue squares``."""
     if g.count == 1:
         return f"{article(g.colour)} {g.colour} {g.shape}"
-    return f"{NUMBER_WORDS[g.count]} {g.colour} {plural(g.shape)}"
+    return f"{number_word(g.count)} {g.colour} {pluralize(g.shape)}"
 
 
 PROMPT_TEMPLATES_ONE = (
@@ -123,17 +233,15 @@ def render_prompt(scene: Scene, template: int) -> str:
 
     Sketch scenes are prefixed (``a sketch of ...``); filled scenes carry no style word.
     """
-    a = describe_group(scene.groups[0])
-    two = len(scene.groups) > 1
-    if scene.style == "sketch":
-        core = f"{a} {RELATION_TEXT[scene.relation or 'left of']} {describe_group(scene.groups[1])}" \
-            if two else a
-        return SKETCH_PREFIXES[template % len(SKETCH_PREFIXES)] + core
-    if not two:
-        return PROMPT_TEMPLATES_ONE[template % len(PROMPT_TEMPLATES_ONE)].format(a=a)
-    b = describe_group(scene.groups[1])
-    rel = RELATION_TEXT[scene.relation or "left of"]
-    return PROMPT_TEMPLATES_TWO[template % len(PROMPT_TEMPLATES_TWO)].format(a=a, b=b, rel=rel)
+    words = {"a": describe_group(scene.groups[0])}
+    templates = PROMPT_TEMPLATES_ONE
+    if len(scene.groups) > 1:
+        words.update(b=describe_group(scene.groups[1]),
+                     rel=relation_text(scene.relation or "left of"))
+        templates = PROMPT_TEMPLATES_TWO
+    if scene.style == "sketch":  # the bare first template after the prefix
+        return SKETCH_PREFIXES[template % len(SKETCH_PREFIXES)] + templates[0].format(**words)
+    return templates[template % len(templates)].format(**words)
 
 
 def sample_scene(rng: np.random.Generator) -> Scene:
@@ -200,12 +308,6 @@ def sample_pair(rng: np.random.Generator) -> PairSpec:
                     category=category, degradation=degradation, template=template)
 
 
-def _count_question(shape: str, n: int) -> str:
-    if n == 1:
-        return f"Is there one {shape}?"
-    return f"Are there {NUMBER_WORDS[n]} {plural(shape)}?"
-
-
 def _find(scene: Scene, shape: str) -> Group | None:
     return next((g for g in scene.groups if g.shape == shape), None)
 
@@ -225,7 +327,7 @@ SCENE_FACTS: tuple[str, ...] = (
     tuple(f"shape:{s}" for s in SHAPES)
     + tuple(f"colour:{c}" for c in COLOURS)
     + tuple(f"object:{s}:{c}" for s in SHAPES for c in COLOURS)
-    + tuple(f"count:{s}:{n}" for s in SHAPES for n in NUMBER_WORDS)
+    + tuple(f"count:{s}:{n}" for s in SHAPES for n in COUNTS)
     + ("style:sketch",)
     + tuple(f"relation:{a}:{r}:{b}" for a in SHAPES for r in RELATIONS for b in SHAPES if a != b)
 )
@@ -268,25 +370,25 @@ def questions(asked: Scene, shown: Scene, rng: np.random.Generator) -> list[QA]:
     out: list[QA] = []
     for g in asked.groups:
         hit = _find(shown, g.shape)
-        out.append(QA(f"Can you find any {g.shape}?", "yes" if hit else "no", "existence"))
-        out.append(QA(f"Is the {g.shape} {g.colour}?",
+        out.append(QA(existence_question(g.shape), "yes" if hit else "no", "existence"))
+        out.append(QA(colour_question(g.shape, g.colour),
                       "yes" if hit and hit.colour == g.colour else "no", "colour"))
-        out.append(QA(_count_question(g.shape, g.count),
+        out.append(QA(count_question(g.shape, pluralize(g.shape), g.count),
                       "yes" if hit and hit.count == g.count else "no", "count"))
     if asked.relation is not None:
         a, b = asked.groups[0].shape, asked.groups[1].shape
         truth = _holds_relation(shown, a, asked.relation, b)
-        out.append(QA(f"Is the {a} {RELATION_TEXT[asked.relation]} the {b}?",
-                      "yes" if truth else "no", "relation"))
+        out.append(QA(relation_question(a, asked.relation, b), "yes" if truth else "no",
+                      "relation"))
     main = asked.groups[0].shape
-    out.append(QA(f"Is the {main} drawn as a sketch?",
+    out.append(QA(style_question(main, "sketch"),
                   "yes" if _find(shown, main) and shown.style == "sketch" else "no", "style"))
     present = {g.shape for g in shown.groups} | {g.shape for g in asked.groups}
     absent = [s for s in SHAPES if s not in present]
     if absent:
         s = absent[int(rng.integers(len(absent)))]
-        out.append(QA(f"Can you find any {s}?", "no", "existence"))
+        out.append(QA(existence_question(s), "no", "existence"))
     g = shown.groups[int(rng.integers(len(shown.groups)))]
     wrong = _other(rng, list(COLOURS), g.colour)
-    out.append(QA(f"Is the {g.shape} {wrong}?", "no", "colour"))
+    out.append(QA(colour_question(g.shape, wrong), "no", "colour"))
     return out

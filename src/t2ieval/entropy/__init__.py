@@ -17,7 +17,7 @@ from t2ieval.entropy.features import (
     luminance_features,
     pattern_counts,
 )
-from t2ieval.entropy.svm import CeScorer, build_pipeline, fit_ce_svm, pairwise_accuracy
+from t2ieval.entropy.svm import CeScorer, build_pipeline, fit_ce_svm
 
 __all__ = [
     "CeScorer",
@@ -29,6 +29,5 @@ __all__ = [
     "fit_ce_svm",
     "image_features",
     "luminance_features",
-    "pairwise_accuracy",
     "pattern_counts",
 ]

@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from t2ieval.metrics import pairwise_accuracy  # noqa: F401  (re-exported)
+from t2ieval.io import read_skops, write_skops
 from t2ieval.entropy.features import FeatureSpec, feature_columns, feature_specs, image_features
 
 log = logging.getLogger(__name__)
@@ -157,12 +157,10 @@ class CeScorer:
         }
 
     def save(self, model_dir: str | Path) -> Path:
-        """Write ``svm.skops`` and ``feature_config.json`` into ``model_dir``."""
-        import skops.io as sio
-
+        """Write ``svm.skops`` (canonical bytes) and ``feature_config.json`` into ``model_dir``."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
-        sio.dump(self.pipeline, model_dir / MODEL_FILE)
+        write_skops(model_dir / MODEL_FILE, self.pipeline)
         with (model_dir / CONFIG_FILE).open("w", encoding="utf-8") as fh:
             json.dump(self.config(), fh, indent=2)
             fh.write("\n")
@@ -173,8 +171,6 @@ class CeScorer:
     def load(cls, model_dir: str | Path) -> "CeScorer":
         """Load a model saved by :meth:`save`, trusting only :data:`TRUSTED_TYPES` beyond skops'
         defaults; a file needing any other type is refused."""
-        import skops.io as sio
-
         model_dir = Path(model_dir)
         model_path = model_dir / MODEL_FILE
         config_path = model_dir / CONFIG_FILE
@@ -190,50 +186,9 @@ class CeScorer:
         if config.get("format_version") != FORMAT_VERSION or "features" not in config:
             raise ValueError(f"{config_path}: unsupported CE model config "
                              f"(format_version {config.get('format_version')!r})")
-        untrusted = [t for t in sio.get_untrusted_types(file=model_path)
-                     if t not in TRUSTED_TYPES]
-        if untrusted:
-            raise ValueError(f"{model_path}: refuses to load types outside the CE model's "
-                             f"trusted list: {untrusted}")
-        pipeline = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+        pipeline = read_skops(model_path, TRUSTED_TYPES)
         scorer = cls(pipeline, config["features"])
         if config.get("columns", scorer.columns) != scorer.columns:
             raise ValueError(f"{config_path}: columns {config.get('columns')} do not match the "
                              f"feature list ({scorer.columns})")
         return scorer
-
-
-def pair_scores(pairs: pd.DataFrame, image_scores: pd.Series) -> pd.DataFrame:
-    """Branch score table ``pair_id, split, score_1, score_2`` from per-image CE-scores.
-
-    ``pairs`` needs ``pair_id, split, image_1, image_2``; ``image_scores`` is indexed by image path.
-    A pair whose image has no score is an error naming the pair.
-    """
-    required = ["pair_id", "split", "image_1", "image_2"]
-    missing_cols = [c for c in required if c not in pairs.columns]
-    if missing_cols:
-        raise ValueError(f"pairs table lacks column(s) {missing_cols}")
-    if not image_scores.index.is_unique:
-        raise ValueError("image_scores has duplicate image paths")
-    out = pairs[["pair_id", "split"]].copy()
-    for slot in (1, 2):
-        mapped = pairs[f"image_{slot}"].map(image_scores)
-        lost = mapped.isna()
-        if lost.any():
-            first = pairs.loc[lost].iloc[0]
-            raise ValueError(f"{int(lost.sum())} pair(s) have no CE-score for image_{slot}, e.g. "
-                             f"pair {first['pair_id']} image {first[f'image_{slot}']}")
-        out[f"score_{slot}"] = mapped.to_numpy(dtype=np.float64)
-    return out.reset_index(drop=True)
-
-
-def accuracy_by_category(scores: pd.DataFrame, pairs: pd.DataFrame,
-                         split: str) -> dict[str, float]:
-    """Pairwise accuracy of ``scores`` (``pair_id, score_1, score_2``) per ``category`` of the
-    pairs of one split; empty when ``pairs`` carries no ``category`` column."""
-    if "category" not in pairs.columns:
-        return {}
-    merged = pairs.loc[pairs["split"] == split, ["pair_id", "category", "preferred"]].merge(
-        scores[["pair_id", "score_1", "score_2"]], on="pair_id", how="inner")
-    return {str(cat): pairwise_accuracy(g["score_1"], g["score_2"], g["preferred"])
-            for cat, g in sorted(merged.groupby("category"), key=lambda kv: str(kv[0]))}

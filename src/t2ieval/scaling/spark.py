@@ -1,20 +1,23 @@
 """Batch scoring of a manifest of any size with the registered model, on Apache Spark.
 
-The driver reads only the manifest (prompts and image *paths*, resolved against the manifest's
-folder as strings) into a Spark DataFrame. In the executors, a pandas UDF reads and validates each
-image file and base64-encodes it right before ``mlflow.pyfunc.spark_udf`` runs the registered
-:class:`~t2ieval.serving.pyfunc.T2IEvalModel` on it, so images never pass through the driver.
-The result, every component score plus the manifest's columns, is written as Parquet.
+The driver reads only the manifest (prompts and image *paths*) into a Spark DataFrame. In the
+executors, a pandas UDF reads each image file, checks that it decodes within the pixel limit and
+base64-encodes its bytes, right before ``mlflow.pyfunc.spark_udf`` runs the registered
+:class:`~t2ieval.serving.pyfunc.T2IEvalModel` on them; images never pass through the driver. The
+result, every component score plus the manifest's columns, is written as Parquet.
 
 Errors:
 
 * problems in the manifest itself (missing column, empty prompt or path, a ``preferred`` that is
-  not 1 or 2, a repeated ``pair_id``) are found on the driver before Spark starts work, and always
-  fail, listing every bad row (1-based data rows, as a spreadsheet shows them);
+  not 1, 2 or 0/tie, a repeated ``pair_id``) are found on the driver before Spark starts work by
+  :func:`t2ieval.data.manifest.check_rows`, and always fail, listing every bad row;
 * an image that is missing or unreadable is found by the executors. With ``on_error="fail"``
   (default) the job stops with a :class:`BatchScoringError` naming the manifest row, pair id and
   path; with ``on_error="skip"`` the row is written with null scores and the reason in its
   ``error`` column, and the summary counts such rows.
+
+The executors unpickle the image reader, and with it this module: MLflow (``t2ieval.serving``)
+stays out of its imports, so that only the model's own Python worker pays for importing it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Tuple
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
@@ -41,41 +44,16 @@ try:
 except ImportError as exc:  # pragma: no cover - pyspark is an optional dependency
     raise ImportError("t2ieval.scaling.spark needs pyspark: pip install 't2ieval[spark]'") from exc
 
-from t2ieval.data.manifest import RowProblem, is_blank, parse_preferred, read_manifest
+from t2ieval.data.manifest import (CHECKED, ManifestError, RowProblem, check_rows, is_missing,
+                                   read_manifest)
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("prompt", "image_1", "image_2")
-_READ_TYPE = T.StructType([T.StructField("image_1", T.StringType()),
-                           T.StructField("image_2", T.StringType()),
-                           T.StructField("error", T.StringType())])
 ON_ERROR = ("fail", "skip")
 DEFAULT_BATCH_SIZE = 64
-
-
-# The executors' image reader unpickles this module: keep MLflow (t2ieval.serving) out of its
-# imports, so that only the model's own Python worker pays for importing it.
-
-
-def output_columns() -> tuple[str, ...]:
-    """The served model's output columns (:data:`t2ieval.serving.pyfunc.OUTPUT_COLUMNS`)."""
-    from t2ieval.serving.pyfunc import OUTPUT_COLUMNS
-
-    return tuple(OUTPUT_COLUMNS)
-
-
-def result_type() -> T.StructType:
-    """Spark type of the model's output, as its signature says: scores double, verdict long."""
-    return T.StructType([T.StructField(c, T.LongType() if c == "preferred" else T.DoubleType())
-                         for c in output_columns()])
-
-
-def reserved_columns() -> tuple[str, ...]:
-    """Columns this module adds, which a manifest may not carry (its ``preferred`` is kept as
-    ``preferred_truth``)."""
-    return ("row", "preferred_truth", "error",
-            *(c for c in output_columns() if c != "preferred"))
+_READ_TYPE = T.StructType([T.StructField(c, T.StringType()) for c in ("image_1", "image_2",
+                                                                      "error")])
 
 
 class BatchScoringError(RuntimeError):
@@ -86,98 +64,50 @@ class ImageReadError(ValueError):
     """Raised in an executor for a missing or unreadable image (``on_error="fail"``)."""
 
 
-class BatchManifestError(ValueError):
-    """The manifest cannot be scored; ``problems`` lists every bad row."""
+def _outputs() -> dict[str, T.DataType]:
+    """The served model's output columns and their Spark types, as its signature says."""
+    from t2ieval.serving.pyfunc import OUTPUT_COLUMNS
 
-    def __init__(self, manifest: str | Path, problems: list[RowProblem]):
-        self.manifest = manifest
-        self.problems = problems
-        shown = "\n".join(f"  - {p}" for p in problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{manifest}: {len(problems)} problem(s) in the manifest\n{shown}{more}")
+    kinds = {"preferred": T.LongType(), "branches": T.StringType()}
+    return {c: kinds.get(c, T.DoubleType()) for c in OUTPUT_COLUMNS}
 
 
 # --------------------------------------------------------------------------------------------
 # Driver side: the manifest
 
 
-def prepare_manifest(path: str | Path) -> pd.DataFrame:
-    """Read and check a manifest on the driver; no image file is opened.
+def prepare_manifest(path: str | Path, image_root: str | Path | None = None) -> pd.DataFrame:
+    """Read and check a manifest on the driver (:func:`t2ieval.data.manifest.check_rows`); no
+    image file is opened.
 
     Returns one row per manifest row with ``row`` (1-based data row), ``pair_id`` (``row000001``
-    style when absent), ``prompt``, ``image_1`` and ``image_2`` (relative paths joined to the
-    manifest's folder; absolute paths kept), ``preferred_truth`` (1, 2 or null) when the manifest
-    has ``preferred``, and every other manifest column as a string. Raises
-    :class:`BatchManifestError` listing every bad row.
+    style when absent), ``prompt``, ``image_1`` and ``image_2`` (absolute paths; relative ones
+    joined to ``image_root``, default the manifest's folder), every other manifest column as a
+    string, and ``preferred_truth`` (1, 2, 0 for a tie, or null) when the manifest has
+    ``preferred``. Raises :class:`~t2ieval.data.manifest.ManifestError` listing every bad row.
     """
     path = Path(path)
-    frame = read_manifest(path, required=tuple(REQUIRED_COLUMNS))
-    clash = [c for c in frame.columns if c in reserved_columns()]
+    frame = read_manifest(path, required=("prompt", "image_1", "image_2"))
+    reserved = {"row", "preferred_truth", "error", *_outputs()} - {"preferred"}
+    clash = [c for c in frame.columns if c in reserved]
     if clash:
         raise ValueError(f"{path}: column(s) {clash} clash with the scores this command writes; "
                          "rename them")
-    if frame.empty:
-        raise BatchManifestError(path, [RowProblem(0, "*", "empty", "the manifest has no rows")])
-    base = os.path.abspath(path.parent)
-    has_truth = "preferred" in frame.columns
-    extra = [c for c in frame.columns if c not in (*REQUIRED_COLUMNS, "pair_id", "preferred")]
-    problems: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    rows = []
-    for idx, rec in enumerate(frame.to_dict("records"), start=1):
-        out: dict[str, Any] = {"row": idx}
-        pair_id = rec.get("pair_id")
-        pair_id = f"row{idx:06d}" if is_blank(pair_id) else str(pair_id).strip()
-        if pair_id in seen:
-            problems.append(RowProblem(idx, "pair_id", "duplicate_pair_id",
-                                       f"{pair_id!r} already used by row {seen[pair_id]}"))
-        seen.setdefault(pair_id, idx)
-        out["pair_id"] = pair_id
-        prompt = rec.get("prompt")
-        if is_blank(prompt) or not isinstance(prompt, str):
-            problems.append(RowProblem(idx, "prompt", "empty_prompt", "prompt is empty"))
-        out["prompt"] = prompt.strip() if isinstance(prompt, str) else None
-        for fld in ("image_1", "image_2"):
-            value = rec.get(fld)
-            if is_blank(value) or not isinstance(value, str):
-                problems.append(RowProblem(idx, fld, "missing_path", "image path is empty"))
-                out[fld] = None
-                continue
-            value = value.strip()
-            out[fld] = value if os.path.isabs(value) else os.path.normpath(
-                os.path.join(base, value))
-        if has_truth:
-            raw = rec.get("preferred")
-            truth = None if is_blank(raw) else parse_preferred(raw)
-            if truth is None and not is_blank(raw):
-                problems.append(RowProblem(idx, "preferred", "bad_preferred",
-                                           f"must be 1 or 2 (or empty), got {raw!r}"))
-            out["preferred_truth"] = truth
-        for col in extra:
-            value = rec.get(col)
-            out[col] = None if value is None or (isinstance(value, float) and pd.isna(value)) \
-                else str(value)
-        rows.append(out)
+    rows = check_rows(path, frame, image_root, require_preferred=False)
+    problems = [p for r in rows for p in r.problems]
+    if not rows:
+        problems = [RowProblem(0, "*", "empty", "the manifest has no rows")]
     if problems:
-        raise BatchManifestError(path, problems)
-    columns = ["row", "pair_id", "prompt", "image_1", "image_2", *extra] + \
-        (["preferred_truth"] if has_truth else [])
-    prepared = pd.DataFrame(rows, columns=columns)
-    if has_truth:
-        prepared["preferred_truth"] = prepared["preferred_truth"].astype("Int64")
+        raise ManifestError(path, problems)
+    extra = [c for c in frame.columns if c not in CHECKED]
+    prepared = pd.DataFrame({
+        "row": [r.row for r in rows], "pair_id": [r.pair_id for r in rows],
+        "prompt": [r.prompt for r in rows], "image_1": [r.image_1 for r in rows],
+        "image_2": [r.image_2 for r in rows],
+        **{c: [None if is_missing(r.extra[c]) else str(r.extra[c]) for r in rows] for c in extra}})
+    if "preferred" in frame.columns:
+        prepared["preferred_truth"] = pd.array([r.preferred for r in rows], dtype="Int64")
     return prepared
-
-
-def _spark_schema(frame: pd.DataFrame) -> T.StructType:
-    fields = []
-    for col in frame.columns:
-        if col == "row":
-            fields.append(T.StructField(col, T.LongType(), False))
-        elif col == "preferred_truth":
-            fields.append(T.StructField(col, T.IntegerType(), True))
-        else:
-            fields.append(T.StructField(col, T.StringType(), True))
-    return T.StructType(fields)
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,10 +137,8 @@ def read_image_base64(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
     Raises :class:`~t2ieval.images.ImageError` naming the path and the problem.
     """
     p = Path(path)
-    if not p.exists():
-        raise ImageError(f"{p}: no such file")
     if not p.is_file():
-        raise ImageError(f"{p}: not a file")
+        raise ImageError(f"{p}: {'not a file' if p.exists() else 'no such file'}")
     try:
         data = p.read_bytes()
     except OSError as exc:
@@ -226,45 +154,25 @@ def encode_batch(rows: pd.Series, pair_ids: pd.Series, paths_1: pd.Series, paths
     With ``on_error="fail"`` the first bad image raises :class:`ImageReadError`; with ``"skip"``
     its row gets a placeholder image and the reason in ``error`` (its scores are nulled later).
     """
-    out_1, out_2, errors = [], [], []
-    for row, pair_id, p1, p2 in zip(rows, pair_ids, paths_1, paths_2):
-        encoded, problems = [], []
-        for fld, path in (("image_1", p1), ("image_2", p2)):
+    out: dict[str, list[str | None]] = {"image_1": [], "image_2": [], "error": []}
+    for row, pair_id, *paths in zip(rows, pair_ids, paths_1, paths_2):
+        problems = []
+        for fld, path in zip(("image_1", "image_2"), paths):
             try:
-                encoded.append(read_image_base64(path, max_pixels))
+                out[fld].append(read_image_base64(path, max_pixels))
             except ImageError as exc:
                 problems.append(f"{fld}: {exc}")
-                encoded.append(_placeholder_image())
+                out[fld].append(_placeholder_image())
         error = None
         if problems:
             error = f"manifest row {int(row)} (pair_id {pair_id!r}): " + "; ".join(problems)
             if on_error == "fail":
                 raise ImageReadError(error)
-        out_1.append(encoded[0])
-        out_2.append(encoded[1])
-        errors.append(error)
-    return pd.DataFrame({"image_1": out_1, "image_2": out_2, "error": errors})
-
-
-def _image_reader(max_pixels: int, on_error: str):
-    """The pandas UDF ``(row, pair_id, path_1, path_2) -> struct<image_1, image_2, error>``."""
-
-    def read_images(batches: Iterator[Tuple[pd.Series, pd.Series, pd.Series, pd.Series]]
-                    ) -> Iterator[pd.DataFrame]:
-        for rows, pair_ids, paths_1, paths_2 in batches:
-            yield encode_batch(rows, pair_ids, paths_1, paths_2, max_pixels, on_error)
-
-    # reading files is not a pure function of its input: never re-run or collapse it
-    return F.pandas_udf(read_images, _READ_TYPE).asNondeterministic()
+        out["error"].append(error)
+    return pd.DataFrame(out)
 
 
 _ERROR_RE = re.compile(r"ImageReadError: (manifest row \d+ [^\n]*)")
-
-
-def _image_error_message(exc: BaseException) -> str | None:
-    """Our executor-side message, dug out of Spark's wrapped exception text."""
-    match = _ERROR_RE.search(str(exc))
-    return match.group(1).strip() if match else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,40 +196,41 @@ def ensure_java() -> str:
                        "install a JDK and set JAVA_HOME")
 
 
-def is_local_master(master: str) -> bool:
-    return master.startswith("local")
-
-
 @contextmanager
 def spark_session(master: str = "local[*]", batch_size: int = DEFAULT_BATCH_SIZE,
                   threads_per_task: int = 1, conf: Mapping[str, str] | None = None,
                   app_name: str = "t2ieval-score-batch") -> Iterator[SparkSession]:
-    """A SparkSession for batch scoring, stopped on exit.
+    """A new SparkSession for batch scoring, stopped on exit.
 
     Logging at WARN, no Spark UI, Arrow batches of ``batch_size`` rows, ``threads_per_task``
     torch/BLAS threads per Python worker. For a ``local`` master the driver binds to 127.0.0.1
     and the Python workers run this interpreter; for a cluster master set ``PYSPARK_PYTHON`` to
     the executors' interpreter (one with t2ieval installed) and leave the driver address to Spark.
+    Refuses to run beside a session this process already has (Spark allows one per process, and
+    this one would stop it).
     """
+    if SparkSession.getActiveSession() is not None:
+        raise RuntimeError("a SparkSession is already running in this process; batch scoring "
+                           "starts and stops its own: stop that one first, or run "
+                           "`t2ieval score-batch` as its own process")
     ensure_java()
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                             category=FutureWarning)
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
-               .config("spark.python.worker.faulthandler.enabled", "true"))
+    settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.execution.arrow.pyspark.enabled": "true",
+                "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_size),
+                "spark.python.worker.faulthandler.enabled": "true"}
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        builder = builder.config(f"spark.executorEnv.{var}", str(threads_per_task))
+        settings[f"spark.executorEnv.{var}"] = str(threads_per_task)
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "T2IEVAL_LOG"):
         if var in os.environ:
-            builder = builder.config(f"spark.executorEnv.{var}", os.environ[var])
-    local = is_local_master(master)
+            settings[f"spark.executorEnv.{var}"] = os.environ[var]
+    local = master.startswith("local")
     if local:
-        builder = (builder.config("spark.driver.host", "127.0.0.1")
-                   .config("spark.driver.bindAddress", "127.0.0.1"))
-    for key, value in (conf or {}).items():
+        settings.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
+    settings.update(conf or {})
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     # PySpark reads the workers' interpreter from PYSPARK_PYTHON only (default: "python3" on
     # PATH, which may lack t2ieval): in local mode, default it to this interpreter
@@ -350,36 +259,45 @@ def build_scoring_frame(spark: SparkSession, manifest: pd.DataFrame, model_uri: 
                         max_pixels: int = DEFAULT_MAX_PIXELS) -> DataFrame:
     """The lazy Spark plan: manifest rows -> images read in executors -> model scores.
 
-    Columns: the prepared manifest's, then ``preferred`` and every score of
-    :func:`output_columns` (null where ``error`` is set), then ``error``.
+    Columns: the prepared manifest's, then ``preferred`` and every score of the served model
+    (null where ``error`` is set), then ``error``. Each UDF runs once per row.
     """
     import mlflow.pyfunc
 
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    frame = spark.createDataFrame(manifest, schema=_spark_schema(manifest))
+    types = {"row": T.LongType(), "preferred_truth": T.IntegerType()}
+    schema = T.StructType([T.StructField(c, types.get(c, T.StringType()), c != "row")
+                           for c in manifest.columns])
+    frame = spark.createDataFrame(manifest, schema=schema)
     # contiguous, ordered ranges of rows: the Parquet parts read back in manifest order
     frame = frame.repartitionByRange(partitions, "row").sortWithinPartitions("row")
-    reader = _image_reader(max_pixels, on_error)
+
+    def read_images(batches: Iterator[tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:
+        for rows, pair_ids, paths_1, paths_2 in batches:
+            yield encode_batch(rows, pair_ids, paths_1, paths_2, max_pixels, on_error)
+
+    # reading files is not a pure function of its input: never re-run or collapse it
+    reader = F.pandas_udf(read_images, _READ_TYPE).asNondeterministic()
     frame = frame.withColumn("_img", reader("row", "pair_id", "image_1", "image_2"))
-    model = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type(),
-                                    env_manager="local")
+    outputs = _outputs()
+    model = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=T.StructType(
+        [T.StructField(c, kind) for c, kind in outputs.items()]), env_manager="local")
     request = F.struct(F.col("prompt"), F.col("_img.image_1").alias("image_1"),
                        F.col("_img.image_2").alias("image_2"))
     frame = frame.withColumn("_scores", model(request))
     ok = F.col("_img.error").isNull()
-    scores = [F.when(ok, F.col(f"_scores.{c}")).alias(c) for c in output_columns()]
+    scores = [F.when(ok, F.col(f"_scores.{c}")).alias(c) for c in outputs]
     return frame.select(*manifest.columns, *scores, F.col("_img.error").alias("error"))
 
 
 def summarize(spark: SparkSession, out: str, has_truth: bool) -> dict[str, Any]:
-    """Counts and pairwise accuracy of a written result (accuracy over scored rows with a truth)."""
+    """Counts and pairwise accuracy of a written result (accuracy over scored rows whose
+    ``preferred_truth`` is 1 or 2)."""
     result = spark.read.parquet(out)
     aggs = [F.count(F.lit(1)).alias("rows"),
             F.count(F.when(F.col("error").isNull(), 1)).alias("scored"),
             F.count(F.col("error")).alias("errors")]
     if has_truth:
-        judged = F.col("error").isNull() & F.col("preferred_truth").isNotNull()
+        judged = F.col("error").isNull() & F.col("preferred_truth").isin(1, 2)  # not ties
         aggs += [F.count(F.when(judged, 1)).alias("with_truth"),
                  F.count(F.when(judged & (F.col("preferred") == F.col("preferred_truth")), 1))
                  .alias("correct")]
@@ -399,22 +317,20 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
                    partitions: int | None = None, on_error: str = "fail",
                    overwrite: bool = False, threads_per_task: int = 1,
                    max_pixels: int = DEFAULT_MAX_PIXELS, tracking_uri: str | None = None,
-                   spark: SparkSession | None = None,
-                   conf: Mapping[str, str] | None = None) -> dict[str, Any]:
+                   conf: Mapping[str, str] | None = None,
+                   image_root: str | Path | None = None) -> dict[str, Any]:
     """Score every pair of ``manifest`` with ``model_uri`` on Spark; write Parquet to ``out``.
 
     ``partitions`` defaults to Spark's default parallelism (capped at the number of rows): in
     local mode MLflow loads the model once per partition, so keep it near the number of cores.
-    ``batch_size`` rows (at most the pyfunc's limit) go to the model per call. Pass ``spark`` (or
-    have one active) to reuse a running session: it is left running, its Arrow batch size is
-    restored afterwards, and ``master``/``threads_per_task``/``conf`` do not apply to it.
-    Returns a summary: rows, scored, errors, accuracy (if the manifest has ``preferred``),
-    partitions, timings and throughput.
+    ``batch_size`` rows (at most the pyfunc's limit) go to the model per call. Registry URIs
+    are resolved in ``tracking_uri``, else ``MLFLOW_TRACKING_URI`` or ``./mlflow.db``, for this
+    call only (:func:`t2ieval.tracking.using_tracking_uri`). Starts its own SparkSession
+    (:func:`spark_session`, with ``conf`` added) and stops it. Returns a summary: rows, scored,
+    errors, accuracy (if the manifest has ``preferred``), partitions, timings and throughput.
     """
-    import mlflow
-
-    from t2ieval import tracking
     from t2ieval.serving.pyfunc import MAX_ROWS
+    from t2ieval.tracking import using_tracking_uri
 
     if not 1 <= batch_size <= MAX_ROWS:
         raise ValueError(f"batch_size must be between 1 and {MAX_ROWS} (the model's request "
@@ -423,45 +339,34 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if partitions is not None and partitions < 1:
         raise ValueError(f"partitions must be at least 1, got {partitions}")
-    out = str(out) if "://" in str(out) else os.path.abspath(out)
-    if "://" not in out and os.path.exists(out) and not overwrite:
+    is_uri = "://" in str(out)
+    out = str(out) if is_uri else os.path.abspath(out)
+    if not is_uri and os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite)")
-    prepared = prepare_manifest(manifest)
-    has_truth = "preferred_truth" in prepared.columns
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-    else:
-        tracking.configure(".")
-    log.info("scoring %d pairs from %s with %s on %s", len(prepared), manifest, model_uri,
-             master if spark is None else spark.sparkContext.master)
+    prepared = prepare_manifest(manifest, image_root)
+    log.info("scoring %d pairs from %s with %s on %s", len(prepared), manifest, model_uri, master)
 
     t0 = time.perf_counter()
-    if spark is None and SparkSession.getActiveSession() is not None:
-        spark = SparkSession.getActiveSession()  # one SparkContext per process: share, not stop
-        log.warning("using the running SparkSession (master %s); master=%r is ignored",
-                    spark.sparkContext.master, master)
-    own = spark is None
-    with (spark_session(master, batch_size, threads_per_task, conf) if own
-          else _borrowed(spark, batch_size)) as session:
+    with using_tracking_uri(tracking_uri), \
+            spark_session(master, batch_size, threads_per_task, conf) as spark:
         t1 = time.perf_counter()
-        n_parts = min(partitions or session.sparkContext.defaultParallelism, len(prepared))
-        result = build_scoring_frame(session, prepared, model_uri, n_parts, on_error,
-                                     max_pixels)
-        existed = "://" in out or os.path.exists(out)
+        n_parts = min(partitions or spark.sparkContext.defaultParallelism, len(prepared))
+        result = build_scoring_frame(spark, prepared, model_uri, n_parts, on_error, max_pixels)
+        existed = is_uri or os.path.exists(out)
         try:
             result.write.mode("overwrite" if overwrite else "errorifexists").parquet(out)
         except Exception as exc:  # Spark wraps executor errors in its own exception types
             if not existed and os.path.isdir(out) and not os.listdir(out):
                 os.rmdir(out)  # the aborted job's empty folder would block a rerun
-            message = _image_error_message(exc)
-            if message is not None:
-                raise BatchScoringError(f"{message} (use on_error='skip' / --on-error skip to "
-                                        "score the other rows and record the problem)") from exc
+            found = _ERROR_RE.search(str(exc))  # our executor-side message, in Spark's text
+            if found:
+                raise BatchScoringError(f"{found.group(1).strip()} (use on_error='skip' / "
+                                        "--on-error skip to score the other rows and record "
+                                        "the problem)") from exc
             raise
         t2 = time.perf_counter()
-        summary = summarize(session, out, has_truth)
-        master_used = session.sparkContext.master
+        summary = summarize(spark, out, "preferred_truth" in prepared.columns)
+        master_used = spark.sparkContext.master
     scoring_s = t2 - t1
     summary.update({
         "out": out, "model_uri": model_uri, "master": master_used, "partitions": n_parts,
@@ -472,17 +377,3 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
     log.info("scored %d rows (%d errors) in %.1f s: %.1f rows/s", summary["rows"],
              summary["errors"], scoring_s, summary["rows_per_s"] or 0.0)
     return summary
-
-
-@contextmanager
-def _borrowed(spark: SparkSession, batch_size: int) -> Iterator[SparkSession]:
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, str(batch_size))
-    try:
-        yield spark
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)

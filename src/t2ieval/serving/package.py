@@ -26,7 +26,7 @@ def model_signature():
     outputs = Schema([ColSpec("double", "score_1"), ColSpec("double", "score_2"),
                       ColSpec("long", "preferred"),
                       *[ColSpec("double", f"{b}_score_{s}") for b in ("clip", "ce", "d")
-                        for s in (1, 2)]])
+                        for s in (1, 2)], ColSpec("string", "branches")])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 

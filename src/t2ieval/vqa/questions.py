@@ -1,7 +1,8 @@
 """Templated yes/no questions from a parsed prompt, and the matrices they fill.
 
-Templates (the report's, plus ours for number and style), worded exactly like the synthetic
-generator's ground-truth questions so that the embedded VQA model is asked what it was trained on:
+Templates (the report's, plus ours for number and style). They are written once, in
+:mod:`t2ieval.data.scenes`, and the synthetic generator's ground-truth questions use the same
+functions, so the embedded VQA model is asked what it was trained on:
 
 =========  =====================================================  ===============================
 kind       template                                               matrix cell
@@ -23,23 +24,25 @@ survive on long prompts; identical question texts are asked once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from t2ieval.vqa.parse import ATTRIBUTE_COLUMNS, Description, number_word, row_labels
+from t2ieval.data.scenes import (
+    colour_question,
+    count_question,
+    existence_question,
+    possession_question,
+    prompt_question,
+    relation_question,
+    style_question,
+)
+from t2ieval.vqa.description import ATTRIBUTE_COLUMNS, Description, row_labels
 
-KINDS: tuple[str, ...] = ("existence", "colour", "count", "relation", "style", "prompt")
-
-STYLE_TEMPLATES: dict[str, str] = {
-    "sketch": "Is the {object} drawn as a sketch?",
-    "painting": "Is the {object} shown as a painting?",
-    "photo": "Is the {object} shown in a photo?",
-    "cartoon": "Is the {object} drawn as a cartoon?",
-}
-RELATION_WORDING: dict[str, str] = {"left of": "to the left of", "right of": "to the right of"}
+KINDS: tuple[str, ...] = ("prompt", "existence", "colour", "count", "relation", "style")
+"""The question kinds, in the order questions are asked and kept under the cap."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ def _relation_question(desc: Description, i: int, j: int, relation: str) -> str:
     a, b = desc.objects[i], desc.objects[j]
     if relation == "with":
         plural = b.is_plural or (b.number is not None and b.number > 1)
-        return f"Does the {a.name} have any {b.plural if plural else b.name}?"
-    return f"Is the {a.name} {RELATION_WORDING.get(relation, relation)} the {b.name}?"
+        return possession_question(a.name, b.plural if plural else b.name)
+    return relation_question(a.name, relation, b.name)
 
 
 def make_questions(desc: Description, max_questions: int | None = None) -> list[Question]:
@@ -68,30 +71,27 @@ def make_questions(desc: Description, max_questions: int | None = None) -> list[
     by_kind: dict[str, list[Question]] = {k: [] for k in KINDS}
     for i, obj in enumerate(desc.objects):
         if obj.whole_prompt:
-            by_kind["prompt"].append(Question(f"Does the image show {obj.name}?", "prompt", i,
-                                              "existence"))
+            by_kind["prompt"].append(Question(prompt_question(obj.name), "prompt", i, "existence"))
             continue
-        by_kind["existence"].append(Question(f"Can you find any {obj.name}?", "existence", i,
+        by_kind["existence"].append(Question(existence_question(obj.name), "existence", i,
                                              "existence"))
         for colour in obj.colours:
-            by_kind["colour"].append(Question(f"Is the {obj.name} {colour}?", "colour", i,
+            by_kind["colour"].append(Question(colour_question(obj.name, colour), "colour", i,
                                               "colour"))
         if obj.number is not None:
-            text = (f"Is there one {obj.name}?" if obj.number == 1
-                    else f"Are there {number_word(obj.number)} {obj.plural}?")
-            by_kind["count"].append(Question(text, "count", i, "number"))
+            by_kind["count"].append(Question(count_question(obj.name, obj.plural, obj.number),
+                                             "count", i, "number"))
     for rel in desc.relations:
         by_kind["relation"].append(Question(
             _relation_question(desc, rel.subject, rel.object, rel.relation), "relation",
             rel.subject, labels[rel.object]))
     main = next((i for i, o in enumerate(desc.objects) if not o.whole_prompt), None)
     if desc.style is not None and main is not None:
-        template = STYLE_TEMPLATES.get(desc.style, "Is the {object} drawn as a " + desc.style + "?")
-        by_kind["style"].append(Question(template.format(object=desc.objects[main].name),
+        by_kind["style"].append(Question(style_question(desc.objects[main].name, desc.style),
                                          "style", main, "style"))
     out: list[Question] = []
     seen: set[str] = set()
-    for kind in ("prompt", "existence", "colour", "count", "relation", "style"):
+    for kind in KINDS:
         for q in by_kind[kind]:
             if q.text not in seen:
                 seen.add(q.text)

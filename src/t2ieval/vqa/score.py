@@ -1,19 +1,17 @@
-"""D-score: the mean probability of "yes" over an image's questions, batched and cached.
+"""D-score: the mean probability of "yes" over an image's questions, batched.
 
 Questions come from the pair's prompt (:mod:`t2ieval.vqa.parse` + :mod:`t2ieval.vqa.questions`),
-never from ground truth. Every answer is cached in a SQLite file keyed by
-``(image content hash, question, model fingerprint)``, so scoring the same images with the same
-model again runs no forward pass. The image hash is over the decoded RGB pixels (and size), so a
-PNG file and the same picture sent as base64 share their answers.
+never from ground truth. Within one call, each distinct ``(image, question)`` is answered once:
+images are told apart by a hash of their decoded RGB pixels (and size), so a PNG file and the same
+picture sent as base64 are one image. Nothing is cached across calls.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from t2ieval.io import read_json
-from t2ieval.vqa.model import Kind, VqaModel, load_vqa_model
+from t2ieval.vqa.model import Kind, VqaModel, VqaModelError, load_vqa_model
 from t2ieval.vqa.parse import Description, parse_prompts
 from t2ieval.vqa.questions import Question, d_score, make_questions
 
@@ -32,9 +30,6 @@ SCORER_SETTINGS = "t2ieval_vqa.json"  # written beside a stage's model: how it i
 DEFAULT_MAX_QUESTIONS = 12
 _UNSET = object()  # "not given", so that an explicit max_questions=12 is honoured
 
-CACHE_FILE = "answers.sqlite"
-
-
 def image_hash(img: Image.Image) -> str:
     """SHA-256 of an image's RGB pixels and size (independent of file format and metadata)."""
     rgb = img if img.mode == "RGB" else img.convert("RGB")
@@ -43,69 +38,24 @@ def image_hash(img: Image.Image) -> str:
     return h.hexdigest()
 
 
-class AnswerCache:
-    """Persistent store of answers: ``(image_hash, question, model) -> p_yes`` (SQLite)."""
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / CACHE_FILE
-        self._conn = sqlite3.connect(self.path, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS answers (image_hash TEXT NOT NULL, question TEXT NOT NULL,"
-            " model TEXT NOT NULL, p_yes REAL NOT NULL,"
-            " PRIMARY KEY (model, image_hash, question))"
-        )
-        self._conn.commit()
-
-    def get_many(self, model: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
-        """Cached answers among ``keys`` (``(image_hash, question)``) for ``model``."""
-        wanted = set(keys)
-        found: dict[tuple[str, str], float] = {}
-        hashes = sorted({k[0] for k in wanted})
-        for i in range(0, len(hashes), 500):
-            chunk = hashes[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT image_hash, question, p_yes FROM answers WHERE model = ? "
-                f"AND image_hash IN ({marks})", [model, *chunk])
-            for h, q, p in rows:
-                if (h, q) in wanted:
-                    found[(h, q)] = float(p)
-        return found
-
-    def put_many(self, model: str, items: Sequence[tuple[str, str, float]]) -> None:
-        """Store ``(image_hash, question, p_yes)`` answers of ``model``."""
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO answers (image_hash, question, model, p_yes) VALUES (?,?,?,?)",
-            [(h, q, model, float(p)) for h, q, p in items])
-        self._conn.commit()
-
-    def __len__(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-ImageSource = Image.Image | Callable[[], Image.Image]
+def scorer_enabled(model_dir: str | Path) -> bool:
+    """False when the ``train_vqa`` stage recorded ``enabled: false`` in ``model_dir``."""
+    settings = Path(model_dir) / SCORER_SETTINGS
+    return not settings.is_file() or bool(read_json(settings).get("enabled", True))
 
 
 class VqaScorer:
-    """Scores images against prompts with a VQA model, a question cap and an answer cache.
+    """Scores images against prompts with a VQA model and a question cap.
 
     ``n_forward`` counts the model forward passes this scorer ran and ``n_computed`` the
-    questions it sent to the model (answers taken from the cache count in neither).
+    distinct (image, question) answers it sent to the model.
     """
 
-    def __init__(self, vqa: VqaModel, cache: AnswerCache | None = None, batch_size: int = 64,
+    def __init__(self, vqa: VqaModel, batch_size: int = 64,
                  max_questions: int | None = DEFAULT_MAX_QUESTIONS, progress: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.vqa = vqa
-        self.cache = cache
         self.batch_size = batch_size
         self.max_questions = max_questions
         self.progress = progress
@@ -115,20 +65,23 @@ class VqaScorer:
 
     @classmethod
     def load(cls, model_dir_or_name: str | Path, device: str = "auto", kind: Kind = "auto",
-             cache_dir: str | Path | None = None, batch_size: int = 64,
+             batch_size: int = 64,
              max_questions: int | None | object = _UNSET) -> "VqaScorer":
         """Load a VQA model once (local folder or hub name) and wrap it in a scorer.
 
-        A folder written by the ``run_vqa`` stage also holds :data:`SCORER_SETTINGS`; its
+        A folder written by the ``train_vqa`` stage also holds :data:`SCORER_SETTINGS`; its
         question cap is used unless ``max_questions`` is given (None: no cap). Default cap: 12.
+        A folder whose settings say the D-branch is off raises :class:`VqaModelError`.
         """
+        settings = Path(model_dir_or_name) / SCORER_SETTINGS
+        saved = read_json(settings) if settings.is_file() else {}
+        if not saved.get("enabled", True):
+            raise VqaModelError(f"{model_dir_or_name}: the D-branch was off (vqa.enabled: false) "
+                                "when this folder was written; it holds no VQA model")
         vqa = load_vqa_model(model_dir_or_name, kind=kind, device=device)
         if max_questions is _UNSET:
-            settings = Path(model_dir_or_name) / SCORER_SETTINGS
-            saved = read_json(settings) if settings.is_file() else {}
             max_questions = saved.get("max_questions", DEFAULT_MAX_QUESTIONS)
-        cache = AnswerCache(cache_dir) if cache_dir is not None else None
-        return cls(vqa, cache=cache, batch_size=batch_size, max_questions=max_questions)
+        return cls(vqa, batch_size=batch_size, max_questions=max_questions)
 
     # ---- questions
 
@@ -142,27 +95,23 @@ class VqaScorer:
 
     # ---- answering
 
-    def answer(self, images: Sequence[ImageSource], requests: Sequence[tuple[int, str]],
+    def answer(self, images: Sequence[Image.Image], requests: Sequence[tuple[int, str]],
                hashes: Sequence[str] | None = None) -> np.ndarray:
-        """P(yes) of each ``(image number, question)`` request about ``images``.
+        """P(yes) of each ``(image number, question)`` request about ``images``, in batches of
+        ``batch_size`` (image, question) rows sorted by image.
 
-        ``images`` may be PIL images or callables that load one (called only when some answer
-        about that image is not cached). ``hashes`` (one per image) skips hashing when known.
+        ``hashes`` (one per image) skips hashing when known; each distinct
+        ``(image hash, question)`` is answered once.
         """
         if hashes is None:
-            hashes = [image_hash(_materialise(img)) for img in images]
+            hashes = [image_hash(img) for img in images]
         if len(hashes) != len(images):
             raise ValueError(f"{len(images)} images but {len(hashes)} hashes")
-        fp = self.vqa.fingerprint
         keys = [(hashes[i], q) for i, q in requests]
         out = np.full(len(requests), np.nan, dtype=np.float64)
-        cached = self.cache.get_many(fp, keys) if self.cache is not None else {}
         missing: dict[tuple[str, str], list[int]] = {}
         for r, key in enumerate(keys):
-            if key in cached:
-                out[r] = cached[key]
-            else:
-                missing.setdefault(key, []).append(r)
+            missing.setdefault(key, []).append(r)
         if not missing:
             return out
         # one entry per distinct (image, question); sorted by image so batches share images
@@ -176,8 +125,7 @@ class VqaScorer:
                               disable=not self.progress, mininterval=2.0):
                 distinct = list(dict.fromkeys(h for h, _ in batch))
                 local = {h: j for j, h in enumerate(distinct)}
-                pixels = self.vqa.encode_images([_materialise(images[first_image[h]])
-                                                 for h in distinct])
+                pixels = self.vqa.encode_images([images[first_image[h]] for h in distinct])
                 p = self.vqa.yes_probability(pixels, [local[h] for h, _ in batch],
                                              [q for _, q in batch])
                 self.n_forward += 1
@@ -185,66 +133,38 @@ class VqaScorer:
                 for key, value in zip(batch, p):
                     for r in missing[key]:
                         out[r] = value
-                if self.cache is not None:
-                    self.cache.put_many(fp, [(h, q, float(v)) for (h, q), v in zip(batch, p)])
         return out
 
     # ---- scoring
 
-    def score(self, prompt: str, images: Sequence[Image.Image]) -> tuple[np.ndarray, pd.DataFrame]:
-        """D-scores of ``images`` for ``prompt`` and the per-question answers.
+    def score_images(self, prompts: Sequence[str], images: Sequence[Image.Image]
+                     ) -> tuple[np.ndarray, pd.DataFrame]:
+        """D-score of ``images[i]`` for ``prompts[i]``: every question of every prompt is
+        answered in one batched pass (:meth:`answer`), however many prompts there are.
 
-        Returns ``(d_scores, answers)``: ``d_scores[i]`` is the mean P(yes) of image ``i``;
-        ``answers`` has one row per (image, question): ``image`` (position), ``question``,
-        ``kind``, ``row``, ``column`` (its description-matrix cell) and ``p_yes``.
+        Returns ``(d_scores, answers)``: ``d_scores[i]`` is the mean P(yes) of image ``i`` (NaN
+        when its prompt yields no question); ``answers`` has one row per (image, question):
+        ``image`` (position), ``question``, ``kind``, ``row``, ``column`` (its
+        description-matrix cell) and ``p_yes``. The pipeline's ``score_vqa`` stage and the
+        served model both score through here.
         """
-        if not images:
-            raise ValueError("score: no image given")
-        _, questions = self.questions_for([prompt])[0]
-        requests = [(i, q.text) for i in range(len(images)) for q in questions]
-        p = self.answer(images, requests)
-        answers = pd.DataFrame({
-            "image": [i for i in range(len(images)) for _ in questions],
-            "question": [q.text for _ in images for q in questions],
-            "kind": [q.kind for _ in images for q in questions],
-            "row": [q.row for _ in images for q in questions],
-            "column": [q.column for _ in images for q in questions],
-            "p_yes": p,
-        })
-        d = np.array([d_score(p[i * len(questions):(i + 1) * len(questions)])
-                      for i in range(len(images))])
+        if len(prompts) != len(images):
+            raise ValueError(f"{len(prompts)} prompts for {len(images)} images")
+        rows, requests = [], []
+        for i, (_, questions) in enumerate(self.questions_for(list(prompts))):
+            for q in questions:
+                rows.append((i, q.text, q.kind, q.row, q.column))
+                requests.append((i, q.text))
+        answers = pd.DataFrame(rows, columns=["image", "question", "kind", "row", "column"])
+        answers["p_yes"] = self.answer(list(images), requests) if requests else np.zeros(0)
+        d = np.full(len(images), np.nan)
+        for i, p_yes in answers.groupby("image", sort=False)["p_yes"]:
+            d[int(i)] = d_score(p_yes.to_numpy())
         return d, answers
 
-    def score_table(self, rows: pd.DataFrame, load: Callable[[str], Image.Image],
-                    hashes: dict[str, str] | None = None) -> pd.DataFrame:
-        """Answers for a table of images (columns ``image`` path and ``prompt``; others kept).
-
-        Returns one row per (image, question) with the input columns plus ``question``,
-        ``kind`` and ``p_yes``. ``load(path)`` opens an image; it is called to hash each image
-        not already in ``hashes`` (path -> :func:`image_hash`, filled in place) and again only
-        for images with uncached answers.
-        """
-        for col in ("image", "prompt"):
-            if col not in rows.columns:
-                raise ValueError(f"score_table: missing column {col!r}; found {list(rows.columns)}")
-        paths = list(dict.fromkeys(rows["image"]))
-        hashes = {} if hashes is None else hashes
-        for p in tqdm([p for p in paths if p not in hashes], desc="hashing images", unit="image",
-                      disable=not self.progress, mininterval=2.0):
-            hashes[p] = image_hash(load(p))
-        position = {p: i for i, p in enumerate(paths)}
-        parsed = self.questions_for(list(rows["prompt"]))
-        records, requests = [], []
-        for rec, (_, questions) in zip(rows.to_dict("records"), parsed):
-            for q in questions:
-                records.append({**rec, "question": q.text, "kind": q.kind})
-                requests.append((position[rec["image"]], q.text))
-        loaders = [(lambda p=p: load(p)) for p in paths]
-        p_yes = self.answer(loaders, requests, hashes=[hashes[p] for p in paths])
-        out = pd.DataFrame(records)
-        out["p_yes"] = p_yes
-        return out
-
-
-def _materialise(img: ImageSource) -> Image.Image:
-    return img() if callable(img) else img
+    def score(self, prompt: str, images: Sequence[Image.Image]) -> tuple[np.ndarray, pd.DataFrame]:
+        """D-scores of ``images`` for one ``prompt`` and the per-question answers
+        (:meth:`score_images` with the same prompt for every image)."""
+        if not images:
+            raise ValueError("score: no image given")
+        return self.score_images([prompt] * len(images), images)

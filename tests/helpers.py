@@ -1,0 +1,47 @@
+"""Helpers shared by several test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from PIL import Image, ImageDraw
+
+#: scores computed twice through the same code may differ by float rounding of other batches
+TOL = 1e-6
+
+
+def fused_tolerance(fusion) -> float:
+    """How far two fused scores may differ when every branch score agrees within ``TOL``.
+
+    A fused score is ``sum_b w_b (s_b - mean_b) / std_b``: float32 noise in a branch (e.g. VQA
+    probabilities that depend on the batch's order at 1e-8) is multiplied by ``w_b / std_b``,
+    which is large when a branch barely varies (the tiny project's D-score has std ~1e-4).
+    """
+    return TOL * max(1.0, sum(abs(w) / fusion.std[b] for b, w in fusion.weights.items()))
+
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
+           "yellow": (230, 220, 30)}
+
+
+def make_pairs(root, n: int) -> pd.DataFrame:
+    """``n`` pairs "a <colour> square": the preferred image shows that colour, the other not."""
+    root.mkdir(parents=True, exist_ok=True)
+    names = list(COLOURS)
+    rows = []
+    for i in range(n):
+        good, bad = names[i % 4], names[(i + 1 + i // 4) % 4]
+        paths = []
+        for slot, colour in ((1, good), (2, bad)):
+            img = Image.new("RGB", (40, 40), (255, 255, 255))
+            offset = 4 + (i % 3) * 3
+            ImageDraw.Draw(img).rectangle([offset, offset, offset + 20, offset + 20],
+                                          fill=COLOURS[colour])
+            path = root / f"p{i:03d}_{slot}.png"
+            img.save(path)
+            paths.append(str(path))
+        preferred = 1 if i % 2 == 0 else 2
+        if preferred == 2:
+            paths.reverse()
+        rows.append({"pair_id": f"p{i:03d}", "prompt": f"a {good} square", "image_1": paths[0],
+                     "image_2": paths[1], "preferred": preferred, "split": "train"})
+    return pd.DataFrame(rows)
