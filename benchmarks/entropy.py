@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from t2ieval.entropy import complexity_entropy
+from t2ieval.entropy.features import complexity_entropy
 from t2ieval.images import to_luminance
 
 CONFIGS = [(2, 2, 1, 1), (3, 2, 1, 1), (2, 3, 1, 1), (2, 2, 2, 1), (3, 3, 1, 1)]

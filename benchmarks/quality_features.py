@@ -36,12 +36,9 @@ from scipy.ndimage import gaussian_filter  # noqa: E402
 
 from t2ieval.entropy.features import luminance_features  # noqa: E402
 from t2ieval.images import load_image, to_luminance  # noqa: E402
-from t2ieval.quality.families import (  # noqa: E402
-    DEFAULT_ENTROPY_SPECS,
-    FAMILIES,
-    PreparedImage,
-    image_feature_vector,
-)
+from t2ieval.entropy.spec import DEFAULT_ENTROPY_SPECS  # noqa: E402
+from t2ieval.quality.config import FAMILIES  # noqa: E402
+from t2ieval.quality.families import PreparedImage, image_feature_vector  # noqa: E402
 from t2ieval.quality.handcrafted import handcrafted_features  # noqa: E402
 from t2ieval.quality.nss import brisque_features  # noqa: E402
 

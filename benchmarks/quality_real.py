@@ -33,16 +33,15 @@ import numpy as np
 import pandas as pd
 
 from t2ieval.data.split import prompt_key
-from t2ieval.quality import (
-    FAMILIES,
-    check_families,
-    feature_names,
-    feature_table,
+from t2ieval.metrics import pair_credit
+from t2ieval.quality.config import DEFAULT_C_GRID, FAMILIES, KINDS
+from t2ieval.quality.families import check_families, feature_names, feature_table
+from t2ieval.quality.model import (
+    DEFAULT_INNER_FOLDS,
+    SELECTIONS,
     fit_quality_model,
-    pair_correctness,
     pair_matrices,
 )
-from t2ieval.quality.model import DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, KINDS, SELECTIONS
 from t2ieval.uncertainty import bootstrap_accuracy_interval
 
 log = logging.getLogger("quality_real")
@@ -129,7 +128,7 @@ def cross_validate(features: pd.DataFrame, pairs: pd.DataFrame, families: tuple[
                                   families=families, c_grid=DEFAULT_C_GRID,
                                   inner_folds=inner_folds, seed=seed, selection=selection,
                                   inner_repeats=inner_repeats)
-        credit[test] = pair_correctness(model.image_scores(X1[test]),
+        credit[test] = pair_credit(model.image_scores(X1[test]),
                                         model.image_scores(X2[test]), pref[test])
         chosen.append(model.C)
     return {"credit": credit, "n_features": len(columns), "C": chosen}
@@ -149,7 +148,7 @@ def anchor_rows(iqa_path: Path, pairs: pd.DataFrame, groups: np.ndarray, n_boot:
         if np.isnan(s1).any() or np.isnan(s2).any():
             log.warning("%s lacks %s for some images; skipped", iqa_path, metric)
             continue
-        credit = pair_correctness(s1, s2, pairs["preferred"].to_numpy())
+        credit = pair_credit(s1, s2, pairs["preferred"].to_numpy())
         low, high = bootstrap_accuracy_interval(credit, groups, n=n_boot, seed=seed)
         rows.append({"model": f"IQA {metric}" + (" (lower=better)" if sign < 0 else ""),
                      "metric": metric, "n_features": None, "accuracy": float(credit.mean()),

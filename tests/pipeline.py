@@ -17,8 +17,7 @@ TINY_PARAMS = {
     "data": {"n_pairs": 160, "image_size": 96},
     "split": {"train": 0.6, "val": 0.2, "test": 0.2},
     "finetune_clip": {"epochs": 2, "batch_size": 32},
-    "entropy": {"features": [{"dx": 2, "dy": 2, "taux": 1, "tauy": 1, "scale": 1}], "n_jobs": 1},
-    "svm": {"cv": 2},
+    "quality": {"n_jobs": 1, "inner_folds": 3},
     "vqa": {"epochs": 1, "pretrain_epochs": 3, "max_questions_per_image": 4},
     "fuse": {"cv_folds": 3},
 }

@@ -10,15 +10,16 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from t2ieval.entropy import complexity_entropy, feature_columns, image_features, pattern_counts
 from t2ieval.entropy.features import (
-    FeatureSpec,
+    complexity_entropy,
     downsample,
+    feature_columns,
     feature_specs,
-    feature_table,
+    image_features,
     luminance_features,
-    summarize_features,
+    pattern_counts,
 )
+from t2ieval.entropy.spec import FeatureSpec
 from t2ieval.entropy.plane import complexity_bounds
 from t2ieval.images import ImageError, to_luminance
 
@@ -160,10 +161,11 @@ def test_feature_spec_columns_and_validation() -> None:
         FeatureSpec(scale=0)
 
 
-def test_params_dataclass_converts() -> None:
-    from t2ieval.params import EntropyFeature
+def test_params_hold_feature_specs() -> None:
+    from t2ieval.params import params_from_dict
 
-    assert FeatureSpec.from_any(EntropyFeature(dx=3, scale=2)) == FeatureSpec(3, 2, 1, 1, 2)
+    p = params_from_dict({"quality": {"entropy_features": [{"dx": 3, "scale": 2}]}})
+    assert p.quality.entropy_features == (FeatureSpec(3, 2, 1, 1, 2),)
 
 
 def test_image_features_downsample_then_compute() -> None:
@@ -186,49 +188,6 @@ def test_image_too_small_after_downsampling_names_the_feature() -> None:
     img = Image.new("RGB", (4, 4), (10, 20, 30))
     with pytest.raises(ValueError, match="dx2_dy2_tx1_ty1_s4.*downsampled to 1x1"):
         image_features(img, [{"dx": 2, "dy": 2, "scale": 4}])
-
-
-def _write_images(folder, n: int) -> list[str]:
-    paths = []
-    for i in range(n):
-        path = folder / f"img{i}.png"
-        _rendered(size=40, seed=i).save(path)
-        paths.append(str(path))
-    return paths
-
-
-def test_feature_table_is_the_same_in_parallel(tmp_path) -> None:
-    paths = _write_images(tmp_path, 6)
-    features = [{"dx": 2, "dy": 2}, {"dx": 3, "dy": 2, "scale": 2}]
-    serial = feature_table(paths, features, n_jobs=1)
-    threads = feature_table(paths, features, n_jobs=2, batch_size=2)
-    processes = feature_table(paths, features, n_jobs=2, batch_size=2, prefer="processes")
-    assert list(serial.columns) == ["image", *feature_columns(features)]
-    assert serial["image"].tolist() == paths
-    pd.testing.assert_frame_equal(serial, threads)
-    pd.testing.assert_frame_equal(serial, processes)
-    first = image_features(Image.open(paths[0]), features)
-    np.testing.assert_array_equal(serial.iloc[0, 1:].to_numpy(dtype=float), first)
-
-
-def test_feature_table_names_a_bad_file(tmp_path) -> None:
-    paths = _write_images(tmp_path, 2)
-    bad = tmp_path / "broken.png"
-    bad.write_bytes(b"not a png")
-    with pytest.raises(ImageError, match="broken.png"):
-        feature_table([*paths, str(bad)], [{"dx": 2, "dy": 2}], n_jobs=1)
-
-
-def test_summarize_features_means_by_label() -> None:
-    features = pd.DataFrame({"image": ["a", "b", "c", "d"], "H_x": [0.2, 0.4, 0.9, 1.0],
-                             "C_x": [0.1, 0.3, 0.0, 0.2]})
-    images = pd.DataFrame({"image": ["a", "b", "c", "d"], "split": ["train", "train", "train", "val"],
-                           "preferred": [1, 1, 0, 0]})
-    m = summarize_features(features, images)
-    assert m["n_images"] == 4 and m["n_images_train"] == 3
-    assert m["train.H_x.preferred_mean"] == pytest.approx(0.3)
-    assert m["train.H_x.other_mean"] == pytest.approx(0.9)
-    assert m["train.C_x.other_mean"] == pytest.approx(0.0)
 
 
 def test_complexity_bounds_match_ordpy_curves() -> None:

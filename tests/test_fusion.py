@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from t2ieval.fusion import FusionWeights, cross_validated_accuracy, fixed_weights, learn_weights
+from t2ieval.fusion import (FusionWeights, cross_validated_accuracy, fixed_weights,
+                            fused_pair_scores, learn_weights)
 from t2ieval.pipeline.evaluate import evaluate
 from t2ieval.pipeline.fuse import merge_branch_scores, run_fusion
 from t2ieval.metrics import pairwise_accuracy
@@ -92,3 +96,31 @@ def test_evaluation_metrics_and_result_table():
     assert ev.result["correct"].mean() == m["test_accuracy"]
     assert set(ev.per_category["category"]) == {"colour", "count"}
     assert ev.roc["fpr"].iloc[0] == 0 and ev.roc["tpr"].iloc[-1] == 1
+
+
+def test_a_branch_at_chance_does_not_drag_the_fusion_below_the_best_branch():
+    """Few validation pairs, one informative branch, two at chance on a larger scale: the learned
+    fusion is chosen among the branches alone and regularised fits, by grouped CV."""
+    from t2ieval.fusion import choose_fusion
+
+    rng = np.random.default_rng(7)
+    n = 80
+    preferred = rng.integers(1, 3, size=n)
+    sign = np.where(preferred == 1, 1.0, -1.0)
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)],
+                          "prompt": [f"prompt {i // 4}" for i in range(n)],
+                          "preferred": preferred, "split": "val", "category": "x",
+                          "ce_score_1": 0.3 * sign + rng.normal(size=n), "ce_score_2": 0.0,
+                          "clip_score_1": rng.normal(size=n), "clip_score_2": rng.normal(size=n),
+                          "d_score_1": rng.normal(size=n), "d_score_2": rng.normal(size=n)})
+    chosen, scores = choose_fusion(table, folds=5, seed=0)
+    assert set(scores) == {"branch clip", "branch ce", "branch d", "logistic C=0.01",
+                           "logistic C=0.1", "logistic C=1", "logistic C=10"}
+    assert scores[chosen.choice] == max(scores.values())
+    best_branch = max(scores[f"branch {b}"] for b in ("clip", "ce", "d"))
+    assert scores[chosen.choice] >= best_branch
+    s1, s2 = fused_pair_scores(table, chosen)
+    assert pairwise_accuracy(s1, s2, table["preferred"]) >= pairwise_accuracy(
+        table["ce_score_1"], table["ce_score_2"], table["preferred"]) - 0.05
+    again = FusionWeights.load(chosen.save(Path(tempfile.mkdtemp()) / "w.json"))
+    assert again == chosen and again.choice == chosen.choice

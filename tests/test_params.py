@@ -17,7 +17,8 @@ def test_the_repo_params_load():
     assert p.data.source == "synthetic" and p.fuse.mode in ("fixed", "learned")
     flat = p.to_flat_dict()
     assert flat["finetune_clip.lr"] == p.finetune_clip.lr
-    assert "entropy.features.0.dx" in flat
+    assert "quality.entropy_features.0.dx" in flat
+    assert p.vqa.train_settings().epochs == p.vqa.epochs
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -26,6 +27,9 @@ def test_the_repo_params_load():
     ({"finetune_clip": {"epochs": "ten"}}, "finetune_clip.epochs must be an integer"),
     ({"split": {"train": "most"}}, "split.train must be a number"),
     ({"bogus": {}}, r"unknown key\(s\) \['bogus'\] in the top level"),
+    ({"quality": {"families": ["nss", "vibes"]}}, r"quality.*unknown or no family \['vibes'\]"),
+    ({"quality": {"entropy_features": [{"dx": 1, "dy": 1}]}}, "single ordinal pattern"),
+    ({"quality": {"model": "tree"}}, r"quality.model must be one of"),
 ])
 def test_bad_params_name_the_key(raw, message):
     with pytest.raises(ParamsError, match=message):

@@ -89,7 +89,7 @@ def test_push_then_pull_in_a_fresh_clone_restores_everything(tiny_project, tmp_p
     run([str(BIN / "dvc"), "remote", "add", "--local", "-f", "storage", str(remote)], clone)
     run([str(BIN / "dvc"), "pull"], clone)
     for out in ("data/prepared/pairs.csv", "data/split/pairs.csv", "models/clip",
-                "models/svm", "models/vqa", "models/fusion/weights.json", "data/scores/clip.csv",
+                "models/quality", "models/vqa", "models/fusion/weights.json", "data/scores/clip.csv",
                 "data/fused/pairs.csv", "reports/result.csv"):
         assert (clone / out).exists(), out
     assert (clone / "reports/result.csv").read_bytes() == \
@@ -104,6 +104,6 @@ def test_retraining_gives_the_same_bytes(tiny_project, tmp_path):
     shutil.copytree(tiny_project, project, symlinks=True,
                     ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
     before = (project / "dvc.lock").read_text()
-    for stage in ("finetune_clip", "fit_svm", "train_vqa", "score_vqa", "fuse"):
+    for stage in ("finetune_clip", "fit_quality", "train_vqa", "score_vqa", "fuse"):
         run([str(BIN / "dvc"), "repro", "--force", "--single-item", stage], project)
     assert (project / "dvc.lock").read_text() == before

@@ -31,7 +31,7 @@ def scene(seed: int, size=(72, 60)) -> Image.Image:
 def test_default_entropy_specs_are_params_yaml():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert fam.DEFAULT_ENTROPY_SPECS == tuple(FeatureSpec.from_any(f)
-                                              for f in params["entropy"]["features"])
+                                              for f in params["quality"]["entropy_features"])
 
 
 def test_names_in_fixed_order_whatever_the_request():

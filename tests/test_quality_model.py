@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from t2ieval.quality import feature_names, fit_quality_model, image_feature_vector
+from t2ieval.quality.families import feature_names, image_feature_vector
+from t2ieval.quality.config import DEFAULT_C_GRID
 from t2ieval.quality.model import (
     CONFIG_FILE,
-    DEFAULT_C_GRID,
     QualityModel,
     choose_c,
+    fit_quality_model,
     inner_cv_scores,
-    pair_correctness,
     symmetric_sigmoid,
 )
 
@@ -41,7 +41,7 @@ def fitted():
     return fit_quality_model(X1, X2, pref, prompts, families=FAMS, seed=0), (X1, X2, pref)
 
 
-@pytest.mark.parametrize("kind", ["pairwise", "image"])
+@pytest.mark.parametrize("kind", ["pairwise", "image", "svm"])
 def test_swapping_the_images_gives_exactly_one_minus_p(kind):
     X1, X2, pref, prompts = synthetic_pairs(seed=1)
     model = fit_quality_model(X1, X2, pref, prompts, kind=kind, families=FAMS, seed=0)
@@ -51,8 +51,24 @@ def test_swapping_the_images_gives_exactly_one_minus_p(kind):
     np.testing.assert_array_equal(model.pair_proba(X1, X1), np.full(len(X1), 0.5))
     assert ((p > 0.5) == (pref == 1)).mean() > 0.8
     scores = model.image_scores(X1)
-    if kind == "image":
+    if kind in ("image", "svm"):
         assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_svm_kind_is_the_methods_calibrated_svm_and_round_trips(tmp_path):
+    X1, X2, pref, prompts = synthetic_pairs(seed=2)
+    model = fit_quality_model(X1, X2, pref, prompts, kind="svm", families=FAMS, seed=0,
+                              c_grid=[0.1, 1.0], svm={"kernel": "rbf", "gamma": "scale", "cv": 3})
+    calibrated = model.pipeline.named_steps["svm"]
+    assert calibrated.method == "sigmoid" and calibrated.ensemble is False
+    assert calibrated.estimator.C == model.C and model.C in (0.1, 1.0)
+    model.save(tmp_path / "svm")
+    first = (tmp_path / "svm" / "model.skops").read_bytes()
+    loaded = QualityModel.load(tmp_path / "svm")
+    np.testing.assert_array_equal(loaded.image_scores(X1), model.image_scores(X1))
+    assert loaded.svm == {"kernel": "rbf", "gamma": "scale", "cv": 3}
+    loaded.save(tmp_path / "again")  # canonical skops: the same model gives the same bytes
+    assert (tmp_path / "again" / "model.skops").read_bytes() == first
 
 
 def test_symmetric_sigmoid_is_exact_under_negation():
@@ -118,18 +134,17 @@ def test_save_load_round_trip_gives_identical_scores(tmp_path, fitted):
             [image_feature_vector(im, FAMS) for im in images])))
 
 
+class Opaque:
+    """A type no quality model contains: loading a file that holds one must be refused."""
+
+
 def test_load_refuses_untrusted_types_and_bad_configs(tmp_path, fitted):
     import skops.io as sio
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.svm import SVC
 
-    model, (X1, X2, pref) = fitted
+    model, _ = fitted
     model.save(tmp_path / "q")
-    X = np.vstack([X1, X2])
-    y = np.concatenate([pref == 1, pref == 2]).astype(int)
-    svm = CalibratedClassifierCV(SVC(), ensemble=False).fit(X, y)
-    sio.dump(svm, tmp_path / "q" / "model.skops")
-    with pytest.raises(ValueError, match="refuses to load types"):
+    sio.dump({"model": Opaque()}, tmp_path / "q" / "model.skops")
+    with pytest.raises(ValueError, match="outside the trusted list"):
         QualityModel.load(tmp_path / "q")
 
     model.save(tmp_path / "r")
@@ -144,8 +159,8 @@ def test_load_refuses_untrusted_types_and_bad_configs(tmp_path, fitted):
 
 def test_errors_name_what_was_wrong():
     X1, X2, pref, prompts = synthetic_pairs()
-    with pytest.raises(ValueError, match="unknown quality model kind 'svm'; known kinds"):
-        fit_quality_model(X1, X2, pref, prompts, kind="svm", families=FAMS)
+    with pytest.raises(ValueError, match="unknown quality model kind 'tree'; known kinds"):
+        fit_quality_model(X1, X2, pref, prompts, kind="tree", families=FAMS)
     with pytest.raises(ValueError, match="preferred must be 1 or 2"):
         fit_quality_model(X1, X2, np.zeros_like(pref), prompts, families=FAMS)
     bad = X1.copy()
@@ -160,16 +175,10 @@ def test_errors_name_what_was_wrong():
         fit_quality_model(X1, X2, pref[:-1], prompts, families=FAMS)
 
 
-def test_pair_correctness_uses_the_tie_rule():
-    np.testing.assert_array_equal(
-        pair_correctness([1.0, 2.0, 3.0, 5.0], [0.0, 2.0, 4.0, 1.0], [1, 2, 1, 2]),
-        [1.0, 0.5, 0.0, 0.0])
-
-
 def test_pair_matrices_look_up_images_and_name_the_missing_one():
     import pandas as pd
 
-    from t2ieval.quality import pair_matrices
+    from t2ieval.quality.model import pair_matrices
 
     features = pd.DataFrame({"image": ["a.png", "b.png", "c.png"], "f1": [1.0, 2.0, 3.0],
                              "f2": [4.0, 5.0, 6.0]})

@@ -53,7 +53,7 @@ def import_dataset(
 
 
 _MODEL_HELP = ("MLflow model URI (models:/NAME@ALIAS, runs:/..., a logged model folder) or a "
-               "pipeline root (a folder with models/clip, models/svm, models/vqa, models/fusion).")
+               "pipeline root (a folder with models/clip, models/quality, models/vqa, models/fusion).")
 _TRACKING_HELP = "Tracking URI for models:/ URIs (default: MLFLOW_TRACKING_URI, else ./mlflow.db)."
 
 

@@ -93,7 +93,7 @@ def _answers(raw: Sequence[dict]) -> tuple[Answer, ...]:
 
 
 def is_pipeline_root(path: str | Path) -> bool:
-    """Whether ``path`` is a folder holding a trained pipeline's ``models/`` (clip, svm, vqa, fusion)."""
+    """Whether ``path`` is a folder holding a trained pipeline's ``models/`` (clip, quality, vqa, fusion)."""
     root = Path(path)
     return root.is_dir() and all((root / rel).exists() for rel in ARTIFACT_DIRS.values())
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_type_hints
 import yaml
 
 from t2ieval.clip.config import FinetuneConfig
+from t2ieval.quality.config import QualityConfig
 from t2ieval.branches import PUBLISHED_WEIGHTS
 from t2ieval.vqa.settings import TrainSettings
 
@@ -64,26 +65,8 @@ class FinetuneClipParams(FinetuneConfig):
 
 
 @dataclass(frozen=True)
-class EntropyFeature:
-    dx: int = 2
-    dy: int = 2
-    taux: int = 1
-    tauy: int = 1
-    scale: int = 1
-
-
-@dataclass(frozen=True)
-class EntropyParams:
-    features: tuple[EntropyFeature, ...] = (EntropyFeature(),)
-    n_jobs: int = 2
-
-
-@dataclass(frozen=True)
-class SvmParams:
-    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
-    C: float = 1.0
-    gamma: str | float = "scale"
-    cv: int = 3
+class QualityParams(QualityConfig):
+    """``quality``: the library's :class:`QualityConfig` (families, model, regularisation)."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +104,7 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     split: SplitParams = field(default_factory=SplitParams)
     finetune_clip: FinetuneClipParams = field(default_factory=FinetuneClipParams)
-    entropy: EntropyParams = field(default_factory=EntropyParams)
-    svm: SvmParams = field(default_factory=SvmParams)
+    quality: QualityParams = field(default_factory=QualityParams)
     vqa: VqaParams = field(default_factory=VqaParams)
     fuse: FuseParams = field(default_factory=FuseParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
@@ -219,7 +201,12 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         name: _coerce(value, hints[name], f"{where}.{name}" if where else name)
         for name, value in raw.items()
     }
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ParamsError:
+        raise
+    except ValueError as exc:  # a library config's own check (e.g. an unknown family)
+        raise ParamsError(f"params.yaml: {where or 'the top level'}: {exc}") from exc
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:

@@ -25,11 +25,11 @@ def scores_path(branch: str) -> Path:
     return SCORES_DIR / f"{branch}.csv"
 
 
-ENTROPY_FEATURES = Path("data/features/entropy.csv")  # image + one column per feature
+QUALITY_FEATURES = Path("data/features/quality.csv")  # image + one column per quality feature
 VQA_DIR = Path("data/vqa")                       # answers.csv: per-question answers
 
 CLIP_MODEL_DIR = Path("models/clip")
-SVM_MODEL_DIR = Path("models/svm")
+QUALITY_MODEL_DIR = Path("models/quality")
 VQA_MODEL_DIR = Path("models/vqa")
 FUSION_DIR = Path("models/fusion")
 FUSION_WEIGHTS = FUSION_DIR / "weights.json"     # the chosen fusion (fixed.json, learned.json beside)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 #: artifact keys of a packaged model and their places in a pipeline root (``paths`` owns them)
 ARTIFACT_DIRS: dict[str, str] = {
     "clip": paths.CLIP_MODEL_DIR.as_posix(),
-    "svm": paths.SVM_MODEL_DIR.as_posix(),
+    "quality": paths.QUALITY_MODEL_DIR.as_posix(),
     "vqa": paths.VQA_MODEL_DIR.as_posix(),
     "fusion": paths.FUSION_WEIGHTS.as_posix(),
 }
@@ -81,9 +81,9 @@ class CompositeScorer:
     @classmethod
     def load(cls, artifacts: Mapping[str, str | Path] | str | Path = ".",
              device: str = "auto") -> "CompositeScorer":
-        """Load from artifact paths (``{"clip", "svm", "vqa", "fusion"}``) or a pipeline root."""
+        """Load from artifact paths (``{"clip", "quality", "vqa", "fusion"}``) or a pipeline root."""
         from t2ieval.clip.score import ClipScorer
-        from t2ieval.entropy.svm import CeScorer
+        from t2ieval.quality.model import QualityModel
         from t2ieval.vqa.score import VqaScorer, scorer_enabled
 
         if not isinstance(artifacts, Mapping):
@@ -102,7 +102,7 @@ class CompositeScorer:
         if vqa is None:
             log.info("the D-branch is off in this model: scores fuse clip and ce only")
         return cls(clip=ClipScorer.load(artifacts["clip"], device=device),
-                   ce=CeScorer.load(artifacts["svm"]), vqa=vqa,
+                   ce=QualityModel.load(artifacts["quality"]), vqa=vqa,
                    fusion=FusionWeights.load(artifacts["fusion"]))
 
     def score_images(self, prompts: Sequence[str], images: Sequence[Image.Image]) -> ImageScores:

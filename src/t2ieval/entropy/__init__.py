@@ -1,33 +1,7 @@
-"""Branch 2 of t2ieval: aesthetics through ordinal-pattern entropy and complexity (CE-score).
+"""Ordinal-pattern entropy and complexity of images (the method's CE features).
 
-``features``: permutation entropy H and statistical complexity C of images (matches ``ordpy``),
-per-image feature vectors. ``svm``: the calibrated SVM on those features whose probability of
-"preferred" is the CE-score, and :class:`CeScorer` to load and apply it. ``plane``: the
-complexity-entropy plane figure.
+``spec``: what a feature is (:class:`FeatureSpec`, the default list). ``features``: permutation
+entropy H and statistical complexity C of images, matching ``ordpy``. ``plane``: the
+complexity-entropy plane figure. The model on top is the quality branch's
+(:mod:`t2ieval.quality.model`).
 """
-
-from __future__ import annotations
-
-from t2ieval.entropy.features import (
-    FeatureSpec,
-    complexity_entropy,
-    feature_columns,
-    feature_specs,
-    image_features,
-    luminance_features,
-    pattern_counts,
-)
-from t2ieval.entropy.svm import CeScorer, build_pipeline, fit_ce_svm
-
-__all__ = [
-    "CeScorer",
-    "FeatureSpec",
-    "build_pipeline",
-    "complexity_entropy",
-    "feature_columns",
-    "feature_specs",
-    "fit_ce_svm",
-    "image_features",
-    "luminance_features",
-    "pattern_counts",
-]

@@ -25,94 +25,21 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
+from t2ieval.entropy.spec import MAX_PATTERN_SIZE, FeatureSpec, check_window
 from t2ieval.images import to_luminance
 
 log = logging.getLogger(__name__)
-
-MAX_PATTERN_SIZE = 20
-"""Largest window (``dx * dy``) supported: ``20!`` still fits an ``int64`` code."""
 
 _BINCOUNT_MAX_STATES = math.factorial(10)
 """Up to this many patterns the histogram is a dense ``np.bincount``; beyond, ``np.unique``."""
 
 _CHUNK_WINDOWS = 1 << 19
 """About this many windows are encoded at once (bounds the temporary arrays to a few MB)."""
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One (H, C) feature: window ``dx`` x ``dy``, delays ``taux``/``tauy``, downsampling ``scale``.
-
-    Mirrors ``t2ieval.params.EntropyFeature`` (any object with these five integer attributes, or a
-    mapping with these keys, converts through :meth:`from_any`).
-    """
-
-    dx: int = 2
-    dy: int = 2
-    taux: int = 1
-    tauy: int = 1
-    scale: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("dx", "dy", "taux", "tauy", "scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"entropy feature {name} must be an integer >= 1, got {value!r}")
-        _check_window(self.dx, self.dy, self.taux, self.tauy)
-
-    @classmethod
-    def from_any(cls, spec: object) -> "FeatureSpec":
-        """Build from a mapping (``{"dx": 2, ...}``) or an object with the same attributes."""
-        if isinstance(spec, FeatureSpec):
-            return spec
-        keys = ("dx", "dy", "taux", "tauy", "scale")
-        if isinstance(spec, dict):
-            unknown = sorted(set(spec) - set(keys))
-            if unknown:
-                raise ValueError(f"entropy feature {spec!r}: unknown key(s) {unknown}")
-            return cls(**{k: int(spec[k]) for k in keys if k in spec})
-        try:
-            return cls(**{k: getattr(spec, k) for k in keys})
-        except AttributeError as exc:
-            raise ValueError(f"not an entropy feature spec: {spec!r} ({exc})") from exc
-
-    @property
-    def suffix(self) -> str:
-        """Column suffix, e.g. ``dx2_dy2_tx1_ty1_s1``."""
-        return f"dx{self.dx}_dy{self.dy}_tx{self.taux}_ty{self.tauy}_s{self.scale}"
-
-    @property
-    def columns(self) -> tuple[str, str]:
-        """The two column names of this feature: ``H_<suffix>``, ``C_<suffix>``."""
-        return f"H_{self.suffix}", f"C_{self.suffix}"
-
-    def to_dict(self) -> dict[str, int]:
-        return {"dx": self.dx, "dy": self.dy, "taux": self.taux, "tauy": self.tauy,
-                "scale": self.scale}
-
-
-def _check_window(dx: int, dy: int, taux: int, tauy: int) -> None:
-    for name, value in (("dx", dx), ("dy", dy), ("taux", taux), ("tauy", tauy)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    m = dx * dy
-    if m < 2:
-        raise ValueError(
-            f"window dx*dy = {dx}*{dy} = {m} has a single ordinal pattern; "
-            "dx*dy must be at least 2"
-        )
-    if m > MAX_PATTERN_SIZE:
-        raise ValueError(
-            f"window dx*dy = {m} is too large ({m}! patterns); at most {MAX_PATTERN_SIZE} supported"
-        )
 
 
 def _as_image_array(gray: object) -> np.ndarray:
@@ -140,7 +67,7 @@ def pattern_counts(gray: np.ndarray, dx: int = 2, dy: int = 2, taux: int = 1,
     of them) are encoded at a time. Raises ``ValueError`` for a non-2-D array or a window that
     does not fit in the image.
     """
-    _check_window(dx, dy, taux, tauy)
+    check_window(dx, dy, taux, tauy)
     arr = _as_image_array(gray)
     n_rows, n_cols = arr.shape
     span_y = (dy - 1) * tauy + 1
@@ -302,84 +229,7 @@ def luminance_features(gray: np.ndarray, features: Sequence[object]) -> np.ndarr
 def image_features(img: Image.Image, features: Sequence[object]) -> np.ndarray:
     """Feature vector of a PIL image: 8-bit luminance, then :func:`luminance_features`.
 
-    This is the one function the ``entropy_features`` stage and the served model both call, so a
-    request is featurised exactly as the training images were.
+    The quality branch's ``entropy`` family (:mod:`t2ieval.quality.families`) computes the same
+    from the same luminance, for the stage and the served model alike.
     """
     return luminance_features(to_luminance(img), features)
-
-
-def _features_of_files(paths: Sequence[str], features: tuple[FeatureSpec, ...],
-                       max_pixels: int) -> np.ndarray:
-    """Feature rows of image files (a worker's batch); errors name the file."""
-    from t2ieval.images import load_image
-
-    out = np.empty((len(paths), 2 * len(features)), dtype=np.float64)
-    for i, path in enumerate(paths):
-        img = load_image(path, max_pixels=max_pixels)
-        try:
-            out[i] = image_features(img, features)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
-    return out
-
-
-def feature_table(paths: Sequence[str], features: Iterable[object], n_jobs: int = 1,
-                  batch_size: int = 64, max_pixels: int | None = None,
-                  root: str | Path | None = None,
-                  prefer: str = "threads") -> pd.DataFrame:
-    """Feature table of image files: column ``image`` (the path as given) + :func:`feature_columns`.
-
-    Images are processed in batches of ``batch_size``, in parallel over ``n_jobs`` joblib workers
-    (``1`` runs in this process, ``-1`` uses every core). Workers are threads by default
-    (``prefer="threads"``): PNG decoding and the numpy comparisons release the GIL, and threads
-    cost nothing to start; ``prefer="processes"`` uses loky worker processes. Paths are resolved against
-    ``root`` when given. The result keeps the order of ``paths``; it does not depend on ``n_jobs``.
-    """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
-    from t2ieval.images import DEFAULT_MAX_PIXELS
-
-    specs = feature_specs(features)
-    columns = feature_columns(specs)
-    paths = [str(p) for p in paths]
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    files = [str(Path(root) / p) if root is not None else p for p in paths]
-    batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
-    progress = tqdm(total=len(files), desc="entropy features", unit="img", mininterval=2.0)
-    parts: list[np.ndarray] = []
-    try:
-        if n_jobs == 1 or len(batches) <= 1:
-            for batch in batches:
-                parts.append(_features_of_files(batch, specs, limit))
-                progress.update(len(batch))
-        else:
-            runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer=prefer)
-            for batch, part in zip(batches, runner(
-                    delayed(_features_of_files)(b, specs, limit) for b in batches)):
-                parts.append(part)
-                progress.update(len(batch))
-    finally:
-        progress.close()
-    values = np.vstack(parts) if parts else np.empty((0, len(columns)))
-    frame = pd.DataFrame(values, columns=columns)
-    frame.insert(0, "image", paths)
-    return frame
-
-
-def summarize_features(features: pd.DataFrame, images: pd.DataFrame,
-                       split: str = "train") -> dict[str, float | int]:
-    """Metrics of the feature table: image count, and on ``split`` the mean of every H and C
-    column over preferred and other images (``<split>.<column>.preferred`` / ``.other``)."""
-    metrics: dict[str, float | int] = {"n_images": int(len(features))}
-    sub = images.loc[images["split"] == split, ["image", "preferred"]].merge(
-        features, on="image", how="inner")
-    metrics[f"n_images_{split}"] = int(len(sub))
-    for col in features.columns:
-        if col == "image":
-            continue
-        for label, name in ((1, "preferred"), (0, "other")):
-            values = sub.loc[sub["preferred"] == label, col]
-            metrics[f"{split}.{col}.{name}_mean"] = (float(values.mean()) if len(values)
-                                                     else float("nan"))
-    return metrics

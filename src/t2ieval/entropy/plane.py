@@ -64,9 +64,13 @@ def complexity_bounds(n_states: int, points: int = 200) -> tuple[np.ndarray, np.
     return lo, hi
 
 
-def plot_plane(rows: pd.DataFrame, path: str | Path, spec: FeatureSpec,
+def plot_plane(rows: pd.DataFrame | None, path: str | Path, spec: FeatureSpec | None,
                title: str = "Complexity-entropy plane of the training images") -> Path:
-    """Scatter of ``rows`` (from :func:`plane_rows`) with the C(H) bounds, saved as a PNG."""
+    """Scatter of ``rows`` (from :func:`plane_rows`) with the C(H) bounds, saved as a PNG.
+
+    Without a ``spec`` (no entropy feature was computed) the PNG says so, so that the file a
+    pipeline declares always exists.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,6 +78,14 @@ def plot_plane(rows: pd.DataFrame, path: str | Path, spec: FeatureSpec,
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if spec is None or rows is None:
+        fig, ax = plt.subplots(figsize=(6.0, 1.5), dpi=120)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no entropy-complexity feature in this model", ha="center",
+                va="center")
+        fig.savefig(path)
+        plt.close(fig)
+        return path
     n_states = math.factorial(spec.dx * spec.dy)
     lo, hi = complexity_bounds(n_states)
     fig, ax = plt.subplots(figsize=(6.0, 4.5), dpi=120)

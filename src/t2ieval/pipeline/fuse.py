@@ -9,8 +9,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from t2ieval.fusion import (BRANCHES, FusionWeights, fixed_weights, fused_pair_scores,
-                            learn_weights, out_of_fold_scores)
+from t2ieval.fusion import (BRANCHES, FusionWeights, choose_fusion, fixed_weights,
+                            fused_pair_scores, out_of_fold_scores)
 from t2ieval.io import read_table
 from t2ieval.metrics import pairwise_accuracy, verdicts
 from t2ieval.params import Params
@@ -51,11 +51,13 @@ class FusionResult:
 
 def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds: int,
                seed: int = 0, branches: tuple[str, ...] = BRANCHES) -> FusionResult:
-    """Fit learned weights on the validation split, score every pair with both fusions.
+    """Choose and fit the learned fusion on the validation split, score every pair with both
+    fusions.
 
     ``table`` holds every split's pairs with ``split``, ``prompt``, ``preferred`` and the branch
-    scores. Learned weights are fitted on all validation pairs; their validation accuracy is the
-    grouped cross-validation estimate, since the in-sample one is optimistic.
+    scores. The learned fusion is chosen by grouped CV on all validation pairs
+    (:func:`t2ieval.fusion.choose_fusion`); its validation accuracy is the nested out-of-fold
+    estimate (``fused_learned_oof_*``), since the in-sample one is optimistic.
     """
     if mode not in ("fixed", "learned"):
         raise ValueError(f"fuse.mode must be 'fixed' or 'learned', got {mode!r}")
@@ -67,7 +69,7 @@ def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds
         raise ValueError(f"fusion branches must be a non-empty subset of {list(BRANCHES)}, "
                          f"got {list(branches)}")
     fixed_fusion = fixed_weights(fixed, branches)
-    learned_fusion = learn_weights(val, seed, branches)
+    learned_fusion, candidates = choose_fusion(val, folds, seed, branches)
     out = table.copy()
     for name, fusion in (("fixed", fixed_fusion), ("learned", learned_fusion)):
         out[f"fused_{name}_1"], out[f"fused_{name}_2"] = fused_pair_scores(out, fusion)
@@ -96,6 +98,8 @@ def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds
         "test_accuracy": acc("test", mode),
         **{f"weight_{b}": w for b, w in chosen.weights.items()},
         **{f"learned_weight_{b}": w for b, w in learned_fusion.weights.items()},
+        "learned_choice": learned_fusion.choice,
+        **{f"learned_candidate.{name}": acc for name, acc in candidates.items()},
     }
     return FusionResult(fixed_fusion, learned_fusion, chosen, out, metrics)
 

@@ -27,21 +27,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from t2ieval.entropy.features import FeatureSpec, feature_columns, feature_specs, luminance_features
+from t2ieval.entropy.features import feature_columns, feature_specs, luminance_features
+from t2ieval.entropy.spec import DEFAULT_ENTROPY_SPECS, FeatureSpec
+from t2ieval.quality.config import FAMILIES
 from t2ieval.images import to_luminance
 from t2ieval.quality import handcrafted, nss
 
 log = logging.getLogger(__name__)
 
-FAMILIES: tuple[str, ...] = ("entropy", "nss", "handcrafted")
-"""Known families, in the fixed column order."""
-
-DEFAULT_ENTROPY_SPECS: tuple[FeatureSpec, ...] = (
-    FeatureSpec(2, 2, 1, 1, 1),
-    FeatureSpec(3, 2, 1, 1, 1),
-    FeatureSpec(2, 2, 1, 1, 2),
-)
-"""The ``entropy.features`` of the project's ``params.yaml`` (a test keeps the two equal)."""
 
 
 @dataclass(frozen=True)

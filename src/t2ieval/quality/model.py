@@ -14,6 +14,11 @@ Two kinds, chosen by a string:
     slot of the training pairs, labelled 1 if it is the pair's preferred image, as
     ``data.split.image_table`` lays them out). An image's score is ``P(good)``; a pair's
     probability is ``sigmoid(logit P_1 - logit P_2)``.
+``svm``
+    The method's CE-score model: standardised features and an SVC on single images, calibrated
+    (``CalibratedClassifierCV(SVC(...), method="sigmoid", ensemble=False)``, scikit-learn 1.9's
+    replacement of ``SVC(probability=True)``). An image's score is the calibrated ``P(good)``;
+    its decision value is ``logit P(good)``. ``C`` is the SVC's.
 
 For both kinds a pair's probability is computed from ``t = d_1 - d_2`` (``d`` the linear
 decision value) symmetrically, so swapping the two images gives exactly ``1 - p``.
@@ -53,10 +58,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from t2ieval.data.split import prompt_key
-from t2ieval.entropy.features import FeatureSpec
-from t2ieval.metrics import verdicts
+from t2ieval.entropy.spec import DEFAULT_ENTROPY_SPECS, FeatureSpec
+from t2ieval.io import read_skops, write_skops
+from t2ieval.metrics import pair_credit
+from t2ieval.quality.config import DEFAULT_C_GRID, KINDS
 from t2ieval.quality.families import (
-    DEFAULT_ENTROPY_SPECS,
     check_families,
     feature_names,
     image_feature_vector,
@@ -64,8 +70,6 @@ from t2ieval.quality.families import (
 
 log = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = ("pairwise", "image")
-DEFAULT_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 DEFAULT_INNER_FOLDS = 5
 SELECTIONS: tuple[str, ...] = ("accuracy", "log_loss")
 MAX_ITER = 5000
@@ -74,25 +78,17 @@ MODEL_FILE = "model.skops"
 CONFIG_FILE = "quality_config.json"
 FORMAT_VERSION = 1
 
-TRUSTED_TYPES: tuple[str, ...] = ()
-"""Types beyond skops' defaults a quality model may contain (none: scaler, regression and
-pipeline are skops defaults); anything else is refused on load."""
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
+"""Types beyond skops' defaults a quality model may contain (the ``svm`` kind's calibration);
+anything else is refused on load."""
+#: clip of P(good) before its logit: the ``svm`` kind's decision value stays finite
+_P_CLIP = 1e-12
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def pair_correctness(score_1: np.ndarray, score_2: np.ndarray,
-                     preferred: np.ndarray) -> np.ndarray:
-    """Per-pair credit: 1 if the preferred image (1 or 2) scores higher, 0 if lower, 0.5 on an
-    exact tie (the project's one tie rule, ``metrics.pairwise_accuracy``)."""
-    pref = np.asarray(preferred).astype(int)
-    v = verdicts(score_1, score_2)
-    if v.shape != pref.shape:
-        raise ValueError(f"scores and preferred differ in length: {v.shape} vs {pref.shape}")
-    if not np.isin(pref, (1, 2)).all():
-        raise ValueError("preferred must be 1 or 2 for every pair")
-    return np.where(v == 0, 0.5, (v == pref).astype(np.float64))
-
-
 def symmetric_sigmoid(t: np.ndarray) -> np.ndarray:
     """``sigmoid(t)`` computed so that ``symmetric_sigmoid(-t) == 1 - symmetric_sigmoid(t)``
     exactly in floating point: ``sigmoid(t)`` for ``t >= 0``, ``1 - sigmoid(-t)`` otherwise (for
@@ -163,9 +159,20 @@ def _check_training(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
 
 # ---- fitting -----------------------------------------------------------------------------------
 def _fit_pipeline(kind: str, X1: np.ndarray, X2: np.ndarray, pref: np.ndarray,
-                  C: float) -> Pipeline:
-    """Scaler + regression of ``kind`` fitted on the given pairs with inverse penalty ``C``."""
+                  C: float, svm: dict | None = None) -> Pipeline:
+    """Scaler + model of ``kind`` fitted on the given pairs with inverse penalty ``C``
+    (``svm``: the SVC's ``kernel``, ``gamma`` and calibration folds ``cv``)."""
     scaler = StandardScaler().fit(np.vstack([X1, X2]))
+    if kind == "svm":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC
+
+        opts = {"kernel": "rbf", "gamma": "scale", "cv": 3, **(svm or {})}
+        Z = scaler.transform(np.vstack([X1, X2]))
+        y = np.concatenate([(pref == 1), (pref == 2)]).astype(np.int64)
+        model = CalibratedClassifierCV(SVC(kernel=opts["kernel"], C=C, gamma=opts["gamma"]),
+                                       method="sigmoid", cv=int(opts["cv"]), ensemble=False)
+        return Pipeline([("scale", scaler), ("svm", model.fit(Z, y))])
     if kind == "pairwise":
         diff = scaler.transform(X1) - scaler.transform(X2)
         y = (pref == 1).astype(np.int64)
@@ -180,6 +187,9 @@ def _fit_pipeline(kind: str, X1: np.ndarray, X2: np.ndarray, pref: np.ndarray,
 
 
 def _decision(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
+    if "svm" in pipeline.named_steps:  # logit of the calibrated P(good)
+        p = np.clip(pipeline.predict_proba(X)[:, 1], _P_CLIP, 1.0 - _P_CLIP)
+        return np.log(p) - np.log1p(-p)
     return np.asarray(pipeline.decision_function(X), dtype=np.float64)
 
 
@@ -187,7 +197,8 @@ def inner_cv_scores(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
                     prompts: Sequence[str], kind: str = "pairwise",
                     c_grid: Sequence[float] = DEFAULT_C_GRID,
                     n_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0,
-                    selection: str = "accuracy", repeats: int = 1) -> dict[float, float]:
+                    selection: str = "accuracy", repeats: int = 1,
+                    svm: dict | None = None) -> dict[float, float]:
     """Held-out score of every ``C`` under prompt-grouped ``GroupKFold`` (higher is better).
 
     ``selection="accuracy"``: pairwise accuracy (tie = 0.5) pooled over the held-out pairs;
@@ -214,10 +225,10 @@ def inner_cv_scores(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
     for C in c_grid:
         total = 0.0
         for train, test in splits:
-            pipe = _fit_pipeline(kind, X1[train], X2[train], pref[train], float(C))
+            pipe = _fit_pipeline(kind, X1[train], X2[train], pref[train], float(C), svm)
             d1, d2 = _decision(pipe, X1[test]), _decision(pipe, X2[test])
             if selection == "accuracy":
-                total += float(pair_correctness(d1, d2, pref[test]).sum())
+                total += float(pair_credit(d1, d2, pref[test]).sum())
             else:
                 # log p(preferred) = -log(1 + exp(-t)) with t the preferred image's margin
                 t = np.where(pref[test] == 1, d1 - d2, d2 - d1)
@@ -248,6 +259,7 @@ class QualityModel:
     inner_folds: int = DEFAULT_INNER_FOLDS
     selection: str = "accuracy"
     inner_repeats: int = 1
+    svm: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_kind(self.kind)
@@ -283,7 +295,7 @@ class QualityModel:
         return _decision(self.pipeline, X)
 
     def image_scores(self, X: np.ndarray) -> np.ndarray:
-        """Image score per feature row: ``w . z(x)`` (pairwise kind) or ``P(good)`` (image kind)."""
+        """Image score per feature row: ``w . z(x)`` (pairwise) or ``P(good)`` (image, svm)."""
         d = self.decision(X)
         return d if self.kind == "pairwise" else symmetric_sigmoid(d)
 
@@ -323,17 +335,16 @@ class QualityModel:
             "inner_folds": self.inner_folds,
             "selection": self.selection,
             "inner_repeats": self.inner_repeats,
+            "svm": self.svm,
             "score": ("w . z(x), the linear score of the pairwise logistic model"
                       if self.kind == "pairwise" else "P(good) of the image-level model"),
         }
 
     def save(self, model_dir: str | Path) -> Path:
-        """Write ``model.skops`` and ``quality_config.json`` into ``model_dir``."""
-        import skops.io as sio
-
+        """Write ``model.skops`` (canonical bytes) and ``quality_config.json`` into ``model_dir``."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
-        sio.dump(self.pipeline, model_dir / MODEL_FILE)
+        write_skops(model_dir / MODEL_FILE, self.pipeline)
         with (model_dir / CONFIG_FILE).open("w", encoding="utf-8") as fh:
             json.dump(self.config(), fh, indent=2)
             fh.write("\n")
@@ -345,8 +356,6 @@ class QualityModel:
     def load(cls, model_dir: str | Path) -> "QualityModel":
         """Load a model written by :meth:`save`, refusing any type outside skops' defaults and
         :data:`TRUSTED_TYPES`."""
-        import skops.io as sio
-
         model_dir = Path(model_dir)
         model_path, config_path = model_dir / MODEL_FILE, model_dir / CONFIG_FILE
         for path in (model_path, config_path):
@@ -365,12 +374,7 @@ class QualityModel:
                    if k not in config]
         if missing:
             raise ValueError(f"{config_path}: missing key(s) {missing}")
-        untrusted = [t for t in sio.get_untrusted_types(file=model_path)
-                     if t not in TRUSTED_TYPES]
-        if untrusted:
-            raise ValueError(f"{model_path}: refuses to load types outside the quality model's "
-                             f"trusted list: {untrusted}")
-        pipeline = sio.load(model_path, trusted=list(TRUSTED_TYPES))
+        pipeline = read_skops(model_path, TRUSTED_TYPES)
         return cls(kind=config["kind"], pipeline=pipeline, families=tuple(config["families"]),
                    entropy_specs=tuple(FeatureSpec.from_any(s)
                                        for s in config["entropy_features"]),
@@ -379,7 +383,8 @@ class QualityModel:
                    seed=int(config.get("seed", 0)),
                    inner_folds=int(config.get("inner_folds", DEFAULT_INNER_FOLDS)),
                    selection=str(config.get("selection", "accuracy")),
-                   inner_repeats=int(config.get("inner_repeats", 1)))
+                   inner_repeats=int(config.get("inner_repeats", 1)),
+                   svm=dict(config.get("svm", {})))
 
 
 def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
@@ -388,7 +393,8 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
                       entropy_specs: Iterable[object] | None = None,
                       c_grid: Sequence[float] = DEFAULT_C_GRID,
                       inner_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0,
-                      selection: str = "accuracy", inner_repeats: int = 1) -> QualityModel:
+                      selection: str = "accuracy", inner_repeats: int = 1,
+                      svm: dict | None = None) -> QualityModel:
     """Fit a quality model on training pairs, ``C`` chosen by prompt-grouped inner CV.
 
     Args:
@@ -400,6 +406,7 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
         inner_folds: ``GroupKFold`` folds (at most the number of prompts); seed shuffles them.
         selection: ``"accuracy"`` or ``"log_loss"``, the inner-CV score ``C`` is chosen by.
         inner_repeats: reshuffled repetitions of the inner CV, scores averaged.
+        svm: for ``kind="svm"``: the SVC's ``kernel``, ``gamma`` and calibration folds ``cv``.
     """
     kind = _check_kind(kind)
     fams = check_families(families)
@@ -418,12 +425,13 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
         C = grid[0]
     else:
         scores = inner_cv_scores(X1, X2, pref, list(groups), kind, grid, inner_folds, seed,
-                                 selection, inner_repeats)
+                                 selection, inner_repeats, svm)
         C = choose_c(scores)
     log.info("%s quality model (%s): C=%g from inner CV %s", kind, ",".join(fams), C,
              {f"{c:g}": round(s, 4) for c, s in scores.items()})
-    pipeline = _fit_pipeline(kind, X1, X2, pref, C)
+    pipeline = _fit_pipeline(kind, X1, X2, pref, C, svm)
     return QualityModel(kind=kind, pipeline=pipeline, families=fams, entropy_specs=specs,
                         columns=columns, C=C, cv_scores=scores, seed=seed,
                         inner_folds=inner_folds, selection=selection,
-                        inner_repeats=int(inner_repeats))
+                        inner_repeats=int(inner_repeats),
+                        svm=dict(svm or {}) if kind == "svm" else {})
