@@ -34,7 +34,7 @@ import pandas as pd
 
 from t2ieval.data.split import prompt_key
 from t2ieval.metrics import pair_credit
-from t2ieval.quality.config import DEFAULT_C_GRID, FAMILIES, KINDS
+from t2ieval.quality.config import DEFAULT_C_GRID, FAMILIES, KINDS, QualityConfig
 from t2ieval.quality.families import check_families, feature_names, feature_table
 from t2ieval.quality.model import (
     DEFAULT_INNER_FOLDS,
@@ -64,10 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kind", default="pairwise", choices=KINDS)
     parser.add_argument("--outer-folds", type=int, default=0,
                         help="0: leave-one-prompt-out; k: GroupKFold(k) over prompts")
-    parser.add_argument("--inner-folds", type=int, default=DEFAULT_INNER_FOLDS)
-    parser.add_argument("--selection", default="accuracy", choices=SELECTIONS,
+    parser.add_argument("--inner-folds", type=int, default=QualityConfig.inner_folds)
+    parser.add_argument("--selection", default=QualityConfig.selection, choices=SELECTIONS,
                         help="inner-CV score that chooses C")
-    parser.add_argument("--inner-repeats", type=int, default=1,
+    parser.add_argument("--inner-repeats", type=int, default=QualityConfig.inner_repeats,
                         help="reshuffled repetitions of the inner CV (scores averaged)")
     parser.add_argument("--max-prompts", type=int, default=None,
                         help="use only the first N prompts (in pairs.csv order), for quick runs")

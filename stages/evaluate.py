@@ -20,6 +20,7 @@ def main() -> None:
     write_plot("evaluate", "confusion", result.confusion)
     write_plot("evaluate", "roc", result.roc)
     write_plot("evaluate", "category", result.per_category)
+    write_plot("evaluate", "calibration", result.calibration)
     write_metrics("evaluate", result.metrics)
     write_json(REGISTRY_FILE, track_and_register(params, result))
 

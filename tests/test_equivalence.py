@@ -40,3 +40,20 @@ def test_served_scores_equal_the_pipelines_fused_scores(tiny_project, monkeypatc
     apart = (test["score_1"] - test["score_2"]).abs() > 2 * fused_tol
     verdict = np.where(served["score_2"] > served["score_1"], 2, 1)
     assert (verdict[apart] == test.loc[apart, "verdict"]).all()
+
+
+def test_swapping_the_images_swaps_the_verdict_and_gives_one_minus_p(tiny_project, monkeypatch):
+    """No position bias by construction: p_1_over_2 of (b, a) is 1 - p of (a, b)."""
+    monkeypatch.chdir(tiny_project)
+    fused = pd.read_csv("data/fused/pairs.csv")
+    test = fused[fused["split"] == "test"].head(12).reset_index(drop=True)
+    scorer = CompositeScorer.load(".", device="cpu")
+    a = [load_image(p) for p in test["image_1"]]
+    b = [load_image(p) for p in test["image_2"]]
+    forward = scorer.score_pairs(list(test["prompt"]), a, b)
+    backward = scorer.score_pairs(list(test["prompt"]), b, a)
+    assert scorer.fusion.scale > 0
+    np.testing.assert_allclose(backward["p_1_over_2"], 1.0 - forward["p_1_over_2"], atol=TOL)
+    apart = (forward["score_1"] - forward["score_2"]).abs() > 2 * fused_tolerance(scorer.fusion)
+    assert (backward.loc[apart, "preferred"] == 3 - forward.loc[apart, "preferred"]).all()
+    assert ((forward["p_1_over_2"] > 0.5) == (forward["preferred"] == 1))[apart].all()

@@ -67,6 +67,10 @@ def test_cross_validation_is_honest_and_run_fusion_reports_both():
     assert m["val_accuracy_fixed_weights"] < 0.75 < m["val_accuracy_learned_weights"]
     assert m["val_accuracy"] == m["val_accuracy_learned_weights"]
     assert set(res.table["verdict"]) <= {0, 1, 2}
+    # p_1_over_2 follows the verdict, with a scale fitted on out-of-fold validation differences
+    assert m["calibration_scale"] == res.chosen.scale > 0
+    p = res.table["p_1_over_2"]
+    assert ((p > 0.5) == (res.table["verdict"] == 1))[res.table["verdict"] != 0].all()
     fixed = run_fusion(table, "fixed", {"clip": 0.95, "ce": 0.04, "d": 0.01}, folds=5)
     assert fixed.metrics["val_accuracy"] == fixed.metrics["val_accuracy_fixed_weights"]
     with pytest.raises(ValueError, match="fuse.mode"):
@@ -114,10 +118,10 @@ def test_a_branch_at_chance_does_not_drag_the_fusion_below_the_best_branch():
                           "clip_score_1": rng.normal(size=n), "clip_score_2": rng.normal(size=n),
                           "d_score_1": rng.normal(size=n), "d_score_2": rng.normal(size=n)})
     chosen, scores = choose_fusion(table, folds=5, seed=0)
-    assert set(scores) == {"branch clip", "branch ce", "branch d", "logistic C=0.01",
-                           "logistic C=0.1", "logistic C=1", "logistic C=10"}
+    assert set(scores) == {"branch_clip", "branch_ce", "branch_d", "logistic_c0.01",
+                           "logistic_c0.1", "logistic_c1", "logistic_c10"}
     assert scores[chosen.choice] == max(scores.values())
-    best_branch = max(scores[f"branch {b}"] for b in ("clip", "ce", "d"))
+    best_branch = max(scores[f"branch_{b}"] for b in ("clip", "ce", "d"))
     assert scores[chosen.choice] >= best_branch
     s1, s2 = fused_pair_scores(table, chosen)
     assert pairwise_accuracy(s1, s2, table["preferred"]) >= pairwise_accuracy(

@@ -16,7 +16,6 @@ from t2ieval.quality.model import (
     choose_c,
     fit_quality_model,
     inner_cv_scores,
-    symmetric_sigmoid,
 )
 
 FAMS = ("handcrafted",)
@@ -69,11 +68,6 @@ def test_svm_kind_is_the_methods_calibrated_svm_and_round_trips(tmp_path):
     assert loaded.svm == {"kernel": "rbf", "gamma": "scale", "cv": 3}
     loaded.save(tmp_path / "again")  # canonical skops: the same model gives the same bytes
     assert (tmp_path / "again" / "model.skops").read_bytes() == first
-
-
-def test_symmetric_sigmoid_is_exact_under_negation():
-    t = np.concatenate([np.linspace(-40, 40, 2001), [0.0, -0.0, 1e-300, -1e-300, 700, -700]])
-    np.testing.assert_array_equal(symmetric_sigmoid(-t), 1.0 - symmetric_sigmoid(t))
 
 
 def test_pairwise_image_score_is_the_linear_score(fitted):

@@ -114,7 +114,8 @@ def score(
         return
     paths = {1: image_1, 2: image_2}
     lines = [f"prompt: {prompt}",
-             f"preferred: image {v.preferred} ({paths[v.preferred]}), margin {v.margin:.4f}",
+             f"preferred: image {v.preferred} ({paths[v.preferred]}), margin {v.margin:.4f}, "
+             f"P(image 1 preferred) = {v.p_1_over_2:.3f}",
              f"{'':12s}{'image 1':>12s}{'image 2':>12s}"]
     for name in ("score", "clip_score", "ce_score", "d_score"):
         lines.append(f"{name:12s}{getattr(v, name + '_1'):12.4f}{getattr(v, name + '_2'):12.4f}")

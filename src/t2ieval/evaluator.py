@@ -77,6 +77,7 @@ class Verdict:
     answers_1: tuple[Answer, ...]
     answers_2: tuple[Answer, ...]
     branches: str = "clip,ce,d"  # the branches the fused score uses ("clip,ce": D-branch off)
+    p_1_over_2: float = float("nan")  # calibrated probability that image 1 is preferred
 
     @property
     def margin(self) -> float:
@@ -194,7 +195,8 @@ class Evaluator:
                        ce_score_1=a.ce_score, ce_score_2=b.ce_score,
                        d_score_1=a.d_score, d_score_2=b.d_score,
                        answers_1=a.answers, answers_2=b.answers,
-                       branches=self.scorer.branches)
+                       branches=self.scorer.branches,
+                       p_1_over_2=float(self.scorer.fusion.probability(a.score, b.score)))
 
     def rank(self, prompt: str, images: Sequence[ImageLike]) -> tuple[list[int], list[float]]:
         """``(ranks, scores)`` in input order, as ImageReward's ``inference_rank``: ``ranks[i]``

@@ -36,6 +36,7 @@ from t2ieval.branches import BRANCHES, PUBLISHED_WEIGHTS
 from t2ieval.data.split import prompt_key
 from t2ieval.io import read_json, write_json
 from t2ieval.metrics import pair_credit, pairwise_accuracy
+from t2ieval.probability import symmetric_sigmoid
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ class FusionWeights:
     weights: dict[str, float]
     mean: dict[str, float] = field(default_factory=lambda: {b: 0.0 for b in BRANCHES})
     std: dict[str, float] = field(default_factory=lambda: {b: 1.0 for b in BRANCHES})
-    choice: str = ""   # learned: which candidate won, e.g. "logistic C=1" or "branch ce"
+    choice: str = ""   # learned: which candidate won, e.g. "logistic_c1" or "branch_ce"
+    scale: float = 0.0  # p_1_over_2 = sigmoid(scale * (s_1 - s_2)), fitted on validation pairs
 
     def fuse(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """Fused score of each image from its ``{"clip": ..., "ce": ..., "d": ...}`` scores."""
@@ -66,6 +68,12 @@ class FusionWeights:
             part = w * (np.asarray(scores[b], dtype=float) - self.mean[b]) / self.std[b]
             total = part if total is None else total + part
         return np.asarray(total)
+
+    def probability(self, score_1, score_2) -> np.ndarray:
+        """``p_1_over_2``: the probability that image 1 is preferred, from the fused scores;
+        swapping the images gives exactly ``1 - p`` (NaN where a score is missing)."""
+        return symmetric_sigmoid(self.scale * (np.asarray(score_1, dtype=float)
+                                               - np.asarray(score_2, dtype=float)))
 
     def save(self, path: str | Path) -> Path:
         return write_json(path, asdict(self))
@@ -126,7 +134,7 @@ def learn_weights(table: pd.DataFrame, seed: int = 0, branches: tuple[str, ...] 
     norm = float(np.abs(w).sum()) or 1.0
     weights = {b: float(v / norm) for b, v in zip(branches, w)}
     return FusionWeights(mode="learned", weights=weights, mean=mean, std=std,
-                         choice=f"logistic C={C:g}")
+                         choice=f"logistic_c{C:g}")
 
 
 def single_branch(table: pd.DataFrame, branch: str,
@@ -134,7 +142,7 @@ def single_branch(table: pd.DataFrame, branch: str,
     """The fusion that is one branch alone (standardised on ``table``, the others weigh 0)."""
     mean, std = _standardisation(table, branches)
     return FusionWeights(mode="learned", weights={b: float(b == branch) for b in branches},
-                         mean=mean, std=std, choice=f"branch {branch}")
+                         mean=mean, std=std, choice=f"branch_{branch}")
 
 
 def _candidates(branches: tuple[str, ...]) -> list[tuple[str, object]]:
@@ -144,7 +152,7 @@ def _candidates(branches: tuple[str, ...]) -> list[tuple[str, object]]:
 
 def _name(candidate: tuple[str, object]) -> str:
     kind, value = candidate
-    return f"branch {value}" if kind == "branch" else f"logistic C={float(value):g}"
+    return f"branch_{value}" if kind == "branch" else f"logistic_c{float(value):g}"
 
 
 def _fit(table: pd.DataFrame, candidate: tuple[str, object], seed: int,

@@ -129,10 +129,12 @@ class CompositeScorer:
 
     def score_pairs(self, prompts: Sequence[str], images_1: Sequence[Image.Image],
                     images_2: Sequence[Image.Image | None]) -> pd.DataFrame:
-        """One row per pair: fused and branch scores of both images and the verdict.
+        """One row per pair: fused and branch scores of both images, the verdict and
+        ``p_1_over_2``, the calibrated probability that image 1 is preferred (swapping the images
+        gives ``1 - p`` and the opposite verdict, unless the scores tie exactly).
 
         ``images_2[i]`` may be ``None``: that row scores ``images_1[i]`` alone (its ``*_2``
-        columns are NaN and ``preferred`` is 0).
+        columns and ``p_1_over_2`` are NaN and ``preferred`` is 0).
         """
         flat_prompts, flat_images, where = [], [], []
         for i, (p, a, b) in enumerate(zip(prompts, images_1, images_2)):
@@ -155,6 +157,8 @@ class CompositeScorer:
         out = pd.DataFrame(cols)
         s1, s2 = out["score_1"].to_numpy(), out["score_2"].to_numpy()
         out["preferred"] = np.where(np.isnan(s2), 0, np.where(s2 > s1, 2, 1)).astype(int)
+        out["p_1_over_2"] = self.fusion.probability(s1, s2)
         out["branches"] = self.branches
-        return out[["score_1", "score_2", "preferred", "clip_score_1", "clip_score_2",
-                    "ce_score_1", "ce_score_2", "d_score_1", "d_score_2", "branches"]]
+        return out[["score_1", "score_2", "preferred", "p_1_over_2", "clip_score_1",
+                    "clip_score_2", "ce_score_1", "ce_score_2", "d_score_1", "d_score_2",
+                    "branches"]]

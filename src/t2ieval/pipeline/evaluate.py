@@ -18,13 +18,14 @@ from t2ieval.branches import BRANCHES
 from t2ieval.io import read_json, read_table
 from t2ieval.metrics import accuracy_report, pair_credit
 from t2ieval.params import Params
+from t2ieval.probability import reliability
 from t2ieval.paths import FUSED_DIR, RESULT_FILE
 
 RESULT_COLUMNS = ["pair_id", "prompt", "image_1", "image_2", "category",
                   "clip_score_1", "clip_score_2", "ce_score_1", "ce_score_2",
                   "d_score_1", "d_score_2", "fused_fixed_1", "fused_fixed_2",
                   "fused_learned_1", "fused_learned_2", "score_1", "score_2",
-                  "verdict", "preferred", "correct"]
+                  "verdict", "p_1_over_2", "preferred", "correct"]
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Evaluation:
     confusion: pd.DataFrame       # actual, predicted (one row per test pair)
     roc: pd.DataFrame             # fpr, tpr, threshold of the fused score difference (test)
     per_category: pd.DataFrame    # split, category, accuracy, ci_low, ci_high, pairs
+    calibration: pd.DataFrame     # reliability of p_1_over_2 on test: bin, predicted, observed, pairs
 
 
 def evaluate(fused: pd.DataFrame, mode: str, seed: int = 0) -> Evaluation:
@@ -91,7 +93,8 @@ def evaluate(fused: pd.DataFrame, mode: str, seed: int = 0) -> Evaluation:
     else:
         fpr, tpr, thr = np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([np.inf, -np.inf])
     roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.clip(thr, -1e9, 1e9)})
-    return Evaluation(metrics, result, confusion, roc, per_category)
+    calibration, metrics["test_ece"] = reliability(test["p_1_over_2"], test["preferred"])
+    return Evaluation(metrics, result, confusion, roc, per_category, calibration)
 
 
 def evaluate_stage(params: Params) -> Evaluation:

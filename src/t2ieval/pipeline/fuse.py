@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import numpy as np
@@ -14,6 +14,7 @@ from t2ieval.fusion import (BRANCHES, FusionWeights, choose_fusion, fixed_weight
 from t2ieval.io import read_table
 from t2ieval.metrics import pairwise_accuracy, verdicts
 from t2ieval.params import Params
+from t2ieval.probability import fit_scale
 from t2ieval.paths import SPLIT_PAIRS, scores_path
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,16 @@ def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds
     out["fused_learned_oof_1"], out["fused_learned_oof_2"] = np.nan, np.nan
     oof_1, oof_2 = out_of_fold_scores(val, folds, seed, branches)
     out.loc[is_val, "fused_learned_oof_1"], out.loc[is_val, "fused_learned_oof_2"] = oof_1, oof_2
+    # p_1_over_2's scale, fitted on honest validation differences: the fixed fusion's own (nothing
+    # was fitted to them), the learned fusion's out-of-fold ones (its in-sample ones overfit)
+    preferred = val["preferred"].to_numpy()
+    fixed_fusion = replace(fixed_fusion, scale=fit_scale(
+        out.loc[is_val, "fused_fixed_1"] - out.loc[is_val, "fused_fixed_2"], preferred))
+    learned_fusion = replace(learned_fusion, scale=fit_scale(oof_1 - oof_2, preferred))
     chosen = fixed_fusion if mode == "fixed" else learned_fusion
     out["score_1"], out["score_2"] = out[f"fused_{mode}_1"], out[f"fused_{mode}_2"]
     out["verdict"] = verdicts(out["score_1"], out["score_2"])
+    out["p_1_over_2"] = chosen.probability(out["score_1"], out["score_2"])
 
     def acc(split: str, name: str) -> float:
         part = out[out["split"] == split]
@@ -99,6 +107,7 @@ def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds
         **{f"weight_{b}": w for b, w in chosen.weights.items()},
         **{f"learned_weight_{b}": w for b, w in learned_fusion.weights.items()},
         "learned_choice": learned_fusion.choice,
+        "calibration_scale": chosen.scale,
         **{f"learned_candidate.{name}": acc for name, acc in candidates.items()},
     }
     return FusionResult(fixed_fusion, learned_fusion, chosen, out, metrics)

@@ -47,6 +47,7 @@ def fit_stage(params: Params) -> QualityStageResult:
                               list(pairs.loc[train, "prompt"]), kind=q.model,
                               families=q.families, entropy_specs=q.entropy_features,
                               c_grid=q.c_grid, inner_folds=q.inner_folds, seed=params.base.seed,
+                              selection=q.selection, inner_repeats=q.inner_repeats,
                               svm={"kernel": q.svm.kernel, "gamma": q.svm.gamma, "cv": q.svm.cv})
     rows = pair_image_rows(pairs)
     by_image = pd.Series(model.image_scores(features[columns].to_numpy()),

@@ -33,6 +33,10 @@ class QualityConfig:
     model: Literal["pairwise", "image", "svm"] = "pairwise"
     c_grid: tuple[float, ...] = DEFAULT_C_GRID
     inner_folds: int = 5
+    #: what the inner CV maximises to choose C: the pairwise log loss (a proper score, steadier on
+    #: few prompts than the accuracy, which moves in steps of one pair) or the accuracy
+    selection: Literal["log_loss", "accuracy"] = "log_loss"
+    inner_repeats: int = 3      # reshuffled repetitions of the inner CV, scores averaged
     svm: SvmSettings = field(default_factory=SvmSettings)
     n_jobs: int = 2             # feature worker threads (-1: all cores); results do not depend on it
 

@@ -61,6 +61,7 @@ from t2ieval.data.split import prompt_key
 from t2ieval.entropy.spec import DEFAULT_ENTROPY_SPECS, FeatureSpec
 from t2ieval.io import read_skops, write_skops
 from t2ieval.metrics import pair_credit
+from t2ieval.probability import symmetric_sigmoid
 from t2ieval.quality.config import DEFAULT_C_GRID, KINDS
 from t2ieval.quality.families import (
     check_families,
@@ -89,15 +90,6 @@ _P_CLIP = 1e-12
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def symmetric_sigmoid(t: np.ndarray) -> np.ndarray:
-    """``sigmoid(t)`` computed so that ``symmetric_sigmoid(-t) == 1 - symmetric_sigmoid(t)``
-    exactly in floating point: ``sigmoid(t)`` for ``t >= 0``, ``1 - sigmoid(-t)`` otherwise (for
-    ``e = sigmoid(|t|)`` in ``[0.5, 1]`` both ``1 - e`` and ``1 - (1 - e)`` are exact)."""
-    t = np.asarray(t, dtype=np.float64)
-    e = 1.0 / (1.0 + np.exp(-np.abs(t)))
-    return np.where(t >= 0, e, 1.0 - e)
-
-
 def pair_matrices(features: pd.DataFrame, pairs: pd.DataFrame,
                   columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Feature matrices ``X1, X2`` of the pairs' two images, looked up by the ``image`` column.

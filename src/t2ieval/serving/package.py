@@ -24,7 +24,7 @@ def model_signature():
     inputs = Schema([ColSpec("string", "prompt"), ColSpec("string", "image_1"),
                      ColSpec("string", "image_2", required=False)])
     outputs = Schema([ColSpec("double", "score_1"), ColSpec("double", "score_2"),
-                      ColSpec("long", "preferred"),
+                      ColSpec("long", "preferred"), ColSpec("double", "p_1_over_2"),
                       *[ColSpec("double", f"{b}_score_{s}") for b in ("clip", "ce", "d")
                         for s in (1, 2)], ColSpec("string", "branches")])
     return ModelSignature(inputs=inputs, outputs=outputs)
