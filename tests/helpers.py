@@ -19,6 +19,17 @@ def fused_tolerance(fusion) -> float:
     return TOL * max(1.0, sum(abs(w) / fusion.std[b] for b, w in fusion.weights.items()))
 
 
+def column_tolerance(column: str, fusion) -> float:
+    """Tolerance of one output column: a fused score's (:func:`fused_tolerance`); ``p_1_over_2``'s
+    (``sigmoid(a * diff)`` moves by at most ``a / 4`` per unit of ``diff``, which two fused scores
+    can each move by ``fused_tolerance``); ``TOL`` for a branch score."""
+    if column.startswith("score_"):
+        return fused_tolerance(fusion)
+    if column == "p_1_over_2":
+        return max(TOL, fusion.scale / 2 * fused_tolerance(fusion))
+    return TOL
+
+
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
            "yellow": (230, 220, 30)}
 

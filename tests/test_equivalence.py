@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import TOL, fused_tolerance
+from helpers import TOL, column_tolerance, fused_tolerance
 
 from t2ieval.images import load_image
 from t2ieval.scoring import CompositeScorer
@@ -53,7 +53,8 @@ def test_swapping_the_images_swaps_the_verdict_and_gives_one_minus_p(tiny_projec
     forward = scorer.score_pairs(list(test["prompt"]), a, b)
     backward = scorer.score_pairs(list(test["prompt"]), b, a)
     assert scorer.fusion.scale > 0
-    np.testing.assert_allclose(backward["p_1_over_2"], 1.0 - forward["p_1_over_2"], atol=TOL)
+    np.testing.assert_allclose(backward["p_1_over_2"], 1.0 - forward["p_1_over_2"],
+                               atol=column_tolerance("p_1_over_2", scorer.fusion))
     apart = (forward["score_1"] - forward["score_2"]).abs() > 2 * fused_tolerance(scorer.fusion)
     assert (backward.loc[apart, "preferred"] == 3 - forward.loc[apart, "preferred"]).all()
     assert ((forward["p_1_over_2"] > 0.5) == (forward["preferred"] == 1))[apart].all()

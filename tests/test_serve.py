@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import TOL, fused_tolerance
+from helpers import TOL, column_tolerance, fused_tolerance
 
 from t2ieval.evaluator import Evaluator
 from t2ieval.images import DEFAULT_MAX_PIXELS
@@ -98,7 +98,7 @@ def test_pairs_score_like_the_python_api(server, evaluator, pairs):
     for i, row in pairs.iterrows():
         v = evaluator.compare(row["prompt"], row["image_1"], row["image_2"])
         for col in BRANCH_COLUMNS:
-            tol = fused_tol if col.startswith("score_") else TOL
+            tol = column_tolerance(col, evaluator.scorer.fusion)
             assert out.loc[i, col] == pytest.approx(getattr(v, col), abs=tol), (i, col)
         assert out.loc[i, "preferred"] == v.preferred
         expected = 2 if out.loc[i, "score_2"] > out.loc[i, "score_1"] else 1

@@ -17,6 +17,8 @@ from PIL import Image
 
 pytest.importorskip("pyspark")
 
+from helpers import column_tolerance, fused_tolerance  # noqa: E402
+
 from t2ieval.data.manifest import ManifestError, import_manifest  # noqa: E402
 from t2ieval.images import load_image  # noqa: E402
 from t2ieval.scaling.spark import (  # noqa: E402
@@ -339,7 +341,7 @@ def test_score_batch_on_spark_equals_python_api(tiny_project, tiny_model, tmp_pa
     scored = got.loc[~is_bad].reset_index(drop=True)
     scorer = evaluator.scorer
     fusion = scorer.fusion
-    fused_tol = 1e-6 * sum(abs(w) / fusion.std[b] for b, w in fusion.weights.items())
+    fused_tol = fused_tolerance(fusion)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the Spark workers; also far faster on a shared machine
     try:
@@ -352,7 +354,7 @@ def test_score_batch_on_spark_equals_python_api(tiny_project, tiny_model, tmp_pa
     finally:
         torch.set_num_threads(threads)
     for col in SCORE_COLUMNS:  # a prompt without VQA questions has a NaN D-score
-        tol = fused_tol if col.startswith("score_") else 1e-6
+        tol = column_tolerance(col, fusion)
         np.testing.assert_allclose(scored[col].to_numpy(float), api[col].to_numpy(float),
                                    rtol=0, atol=tol, err_msg=col)
     clear = (np.abs(api["score_1"] - api["score_2"]) > 2 * fused_tol).to_numpy()
@@ -368,7 +370,7 @@ def test_score_batch_on_spark_equals_python_api(tiny_project, tiny_model, tmp_pa
     for i, v in compared.items():
         rec = scored.iloc[i]
         for col in SCORE_COLUMNS:
-            tol = fused_tol if col.startswith("score_") else 1e-6
+            tol = column_tolerance(col, fusion)
             assert rec[col] == pytest.approx(getattr(v, col), abs=tol, nan_ok=True), (i, col)
 
     # the summary counts them; its accuracy is the verdicts' accuracy on the scored rows
