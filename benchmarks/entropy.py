@@ -12,7 +12,7 @@ import time
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageDraw
+from scenes import scene
 
 from t2ieval.entropy.features import complexity_entropy
 from t2ieval.images import to_luminance
@@ -21,19 +21,8 @@ CONFIGS = [(2, 2, 1, 1), (3, 2, 1, 1), (2, 3, 1, 1), (2, 2, 2, 1), (3, 3, 1, 1)]
 
 
 def realistic_image(size: int, seed: int = 0) -> np.ndarray:
-    """8-bit luminance of shapes over a noisy gradient (flat areas give many ties)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    base = np.stack([xx, yy, (xx + yy) / 2], axis=-1) * (255.0 / size)
-    base += rng.normal(0, 8, base.shape)
-    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), mode="RGB")
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        x0, y0 = (int(v) for v in rng.integers(0, size - size // 4, 2))
-        x1, y1 = x0 + int(rng.integers(size // 16, size // 4)), y0 + int(rng.integers(size // 16, size // 4))
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
-    return to_luminance(img)
+    """8-bit luminance of :func:`scenes.scene` (flat areas give many ties)."""
+    return to_luminance(scene(size, seed))
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:

@@ -31,8 +31,10 @@ from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image  # noqa: E402
 from scipy.ndimage import gaussian_filter  # noqa: E402
+
+from scenes import scene  # noqa: E402
 
 from t2ieval.entropy.features import luminance_features  # noqa: E402
 from t2ieval.images import load_image, to_luminance  # noqa: E402
@@ -52,23 +54,6 @@ def single_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)
-
-
-def scene(size: int, seed: int = 0) -> Image.Image:
-    """Shapes over a noisy colour gradient (flat areas and edges, like rendered images)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    base = np.stack([xx, yy, (xx + yy) / 2], axis=-1) * (255.0 / size)
-    base += rng.normal(0, 8, base.shape)
-    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), mode="RGB")
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        x0, y0 = (int(v) for v in rng.integers(0, size - size // 4, 2))
-        x1 = x0 + int(rng.integers(size // 16, size // 4))
-        y1 = y0 + int(rng.integers(size // 16, size // 4))
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
-    return img
 
 
 def real_image(data: Path, size: int) -> tuple[str, Image.Image] | None:

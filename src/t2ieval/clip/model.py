@@ -194,10 +194,7 @@ def _resolve_name(model: str) -> tuple[str, str, Path | None]:
     if model.lower().endswith(".json"):
         if not path.is_file():
             raise ClipModelError(f"finetune_clip.model: config file {path} does not exist")
-        try:
-            cfg = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ClipModelError(f"finetune_clip.model: {path} is not valid JSON ({exc})") from exc
+        cfg = _read_json(path, "finetune_clip.model: ")
         missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in cfg]
         if missing:
             raise ClipModelError(
@@ -367,16 +364,21 @@ def save_clip(bundle: ClipBundle, out_dir: str | Path, info: dict[str, Any] | No
     return out
 
 
+def _read_json(path: Path, prefix: str = "") -> dict:
+    """A JSON file's content, or :class:`ClipModelError` naming the file (after ``prefix``)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ClipModelError(f"{prefix}{path}: not valid JSON ({exc})") from exc
+
+
 def load_clip(model_dir: str | Path, device: str | torch.device = "cpu") -> ClipBundle:
     """Load a folder written by :func:`save_clip` (no training state needed)."""
     folder = Path(model_dir)
     meta_path = folder / META_FILE
     if not meta_path.is_file():
         raise ClipModelError(f"{folder}: not a saved t2ieval CLIP model (no {META_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ClipModelError(f"{meta_path}: invalid JSON ({exc})") from exc
+    meta = _read_json(meta_path)
     if meta.get("format") != FORMAT_NAME or meta.get("format_version") != FORMAT_VERSION:
         raise ClipModelError(
             f"{meta_path}: format {meta.get('format')!r} v{meta.get('format_version')!r} is not "
