@@ -128,6 +128,23 @@ def test_pickapic_pairs_ties_and_unlabelled(pickapic_dir: Path, tmp_path: Path) 
         assert winner.stem == (f"uid-{n}-a" if l0 > l1 else f"uid-{n}-b")
 
 
+def test_kept_ties_are_written_as_tie_rows_the_manifest_importer_counts(
+        pickapic_dir: Path, tmp_path: Path) -> None:
+    """``keep_ties``: the 0.5/0.5 row becomes a pair with ``preferred`` ``tie`` (PickScore's own
+    evaluation scores such rows); ``prepare`` checks it, then leaves it out and counts it."""
+    out = tmp_path / "ties.csv"
+    summary = import_dataset("pickapic", pickapic_dir, out, split="train", seed=3, keep_ties=True)
+    assert summary["ties_written"] == 1 and summary["ties_dropped"] == 0
+    assert summary["pairs_written"] == 11
+    assert summary["preferred_1"] + summary["preferred_2"] == 10
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("prompt")
+    tie = frame.loc["a tie between two"]
+    assert tie["preferred"] == "tie" and tie["pair_id"] == "pickapic-1002-0-1"
+    assert {Path(tie["image_1"]).stem, Path(tie["image_2"]).stem} == {"uid-2-a", "uid-2-b"}
+    result = import_manifest(out, tmp_path / "prepared", 10_000_000)
+    assert result.ties == 1 and len(result.pairs) == 10
+
+
 def test_pickapic_split_is_required_for_a_mixed_folder(pickapic_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(AdapterError, match=r"several splits \['test', 'train'\].*--split"):
         import_dataset("pickapic", pickapic_dir, tmp_path / "m.csv")

@@ -36,6 +36,8 @@ def import_dataset(
     on_error: str = typer.Option("fail", "--on-error", help="fail | skip bad rows and missing images."),
     images_root: str | None = typer.Option(None, "--images-root",
                                            help="Folder the metadata's image paths are relative to."),
+    keep_ties: bool = typer.Option(False, "--keep-ties", help="Write the pairs the raters found "
+                                   "equal (preferred: tie) instead of dropping them."),
 ) -> None:
     """Convert a public preference dataset (Pick-a-Pic, ImageRewardDB, HPD v2) into a manifest."""
     import json
@@ -45,7 +47,7 @@ def import_dataset(
     try:
         summary = adapters.import_dataset(
             source, location, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
-            split=split, on_error=on_error, images_root=images_root)
+            split=split, on_error=on_error, images_root=images_root, keep_ties=keep_ties)
     except adapters.AdapterError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc

@@ -8,6 +8,7 @@ See ``docs/adapters.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Iterator, Protocol
@@ -81,7 +82,8 @@ def open_adapter(source: str, location: str | Path, split: str | None = None,
 def import_dataset(source: str, location: str | Path, out: str | Path, *,
                    max_pairs_per_prompt: int | None = None, seed: int = 0,
                    split: str | None = None, on_error: str = "fail",
-                   images_root: str | Path | None = None) -> dict[str, Any]:
+                   images_root: str | Path | None = None,
+                   keep_ties: bool = False) -> dict[str, Any]:
     """Convert a public preference dataset into a manifest; returns the summary counters.
 
     Args:
@@ -96,19 +98,22 @@ def import_dataset(source: str, location: str | Path, out: str | Path, *,
         on_error: ``fail`` (default) stops at the first bad row or missing image and names it;
             ``skip`` drops it and counts it in the summary.
         images_root: folder that relative image paths of the metadata are relative to.
+        keep_ties: write the pairs the raters found equal, with ``preferred`` ``tie``, instead
+            of dropping them (for ``t2ieval eval --ties half``; ``prepare`` leaves them out).
     """
     _manifest_out(out)
     if on_error not in ON_ERROR:
         raise AdapterError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     adapter = open_adapter(source, location, split=split, images_root=images_root)
     return run_import(adapter, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
-                      on_error=on_error)
+                      on_error=on_error, keep_ties=keep_ties)
 
 
 def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int | None = None,
                seed: int = 0, on_error: str = "fail",
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
-    """Convert ``adapter``'s source into a manifest at ``out``; returns the summary counters."""
+               max_pixels: int = DEFAULT_MAX_PIXELS, keep_ties: bool = False) -> dict[str, Any]:
+    """Convert ``adapter``'s source into a manifest at ``out``; returns the summary counters
+    (see :func:`import_dataset` for the options)."""
     out = _manifest_out(out)
     report = Report(on_error)
     candidates: list[Candidate] = []
@@ -116,12 +121,11 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
     for group in adapter.groups(report):
         report.count("groups")
         report.count("images", len(group.images))
-        for cand in group_candidates(group, adapter.source, report):
+        for cand in group_candidates(group, adapter.source, report, keep_ties=keep_ties):
             if cand.pair_id in seen:  # the source repeats a group id: keep both, distinct ids
                 seen[cand.pair_id] += 1
                 report.count("duplicate_pair_ids")
-                cand = Candidate(f"{cand.pair_id}-dup{seen[cand.pair_id]}", cand.prompt,
-                                 cand.category, cand.better, cand.worse, cand.where)
+                cand = dataclasses.replace(cand, pair_id=f"{cand.pair_id}-dup{seen[cand.pair_id]}")
             else:
                 seen[cand.pair_id] = 1
             candidates.append(cand)
@@ -138,8 +142,8 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
             report.count("pairs_missing_image")
             continue
         rows.append({"pair_id": cand.pair_id, "prompt": cand.prompt, "image_1": p1,
-                     "image_2": p2, "preferred": preferred, "category": cand.category})
-        report.count(f"preferred_{preferred}")
+                     "image_2": p2, "preferred": preferred or "tie", "category": cand.category})
+        report.count(f"preferred_{preferred}" if preferred else "ties_written")
     report.count("pairs_written", len(rows))
     report.count("images_written", writer.written)
     counters = report.summary()
