@@ -333,10 +333,42 @@ def _hpd_test_file(root: Path) -> Path:
     return path
 
 
-def test_hpd_majority_of_annotators_decides(tmp_path: Path) -> None:
+def test_hpd_rank_decides_every_pair_as_the_owners_evaluation_does(tmp_path: Path) -> None:
+    """Default: the averaged ``rank`` (HPSv2's ``evaluate_rank`` compares a model with it), so
+    every pair of every record is kept unless its ranks are equal."""
     src = _hpd_test_file(tmp_path / "HPDv2")
     out = tmp_path / "hpd.jsonl"
     summary = import_dataset("hpd", src, out)
+    assert summary["hpd_label"] == "rank"
+    assert summary["candidate_pairs"] == 5 and summary["ties_dropped"] == 0
+    assert summary["pairs_written"] == 5
+    frame = _read_manifest(out).set_index("pair_id")
+    expected_winner = {"hpd-test-000000-0-1": "00001.jpg", "hpd-test-000000-0-2": "00002.jpg",
+                       "hpd-test-000000-1-2": "00002.jpg", "hpd-test-000001-0-1": "00003.jpg",
+                       "hpd-test-000002-0-1": "00006.jpg"}
+    assert set(frame.index) == set(expected_winner)
+    for pair_id, name in expected_winner.items():
+        row = frame.loc[pair_id]
+        assert Path(row[f"image_{row['preferred']}"]).name == name
+    # equal ranks are a tie: dropped, or written as a tie row
+    records = [{"prompt": "a red kite", "image_path": ["00000.jpg", "00001.jpg", "00002.jpg"],
+                "rank": [1, 2, 2], "raw_annotations": []}]
+    (tmp_path / "HPDv2" / "tied.json").write_text(json.dumps(records))
+    tied = import_dataset("hpd", tmp_path / "HPDv2" / "tied.json", tmp_path / "t.csv",
+                          images_root=tmp_path / "HPDv2" / "test")
+    assert tied["ties_dropped"] == 1 and tied["pairs_written"] == 2
+    kept = import_dataset("hpd", tmp_path / "HPDv2" / "tied.json", tmp_path / "k.csv",
+                          images_root=tmp_path / "HPDv2" / "test", keep_ties=True)
+    assert kept["ties_written"] == 1 and kept["pairs_written"] == 3
+    rows = pd.read_csv(tmp_path / "k.csv", dtype=str).set_index("pair_id")
+    assert rows.loc["hpd-tied-000000-1-2", "preferred"] == "tie"
+
+
+def test_hpd_vote_majority_of_annotators_decides(tmp_path: Path) -> None:
+    src = _hpd_test_file(tmp_path / "HPDv2")
+    out = tmp_path / "hpd.jsonl"
+    summary = import_dataset("hpd", src, out, hpd_label="vote")
+    assert summary["hpd_label"] == "vote"
     assert summary["groups"] == 3 and summary["candidate_pairs"] == 5
     assert summary["ties_dropped"] == 1 and summary["pairs_written"] == 4
     frame = _read_manifest(out).set_index("pair_id")
@@ -378,10 +410,22 @@ def test_hpd_malformed_rows(tmp_path: Path) -> None:
     records[0]["raw_annotations"][1]["rank"] = [1, 2]  # 2 ranks for 3 images
     (root / "bad.json").write_text(json.dumps(records))
     with pytest.raises(RowError, match=r"bad\.json entry 0, field 'rank': 2 ranks for 3 images"):
-        import_dataset("hpd", root / "bad.json", tmp_path / "m.csv", images_root=root / "test")
+        import_dataset("hpd", root / "bad.json", tmp_path / "m.csv", images_root=root / "test",
+                       hpd_label="vote")
     summary = import_dataset("hpd", root / "bad.json", tmp_path / "m.csv",
-                             images_root=root / "test", on_error="skip")
+                             images_root=root / "test", on_error="skip", hpd_label="vote")
     assert summary["rows_skipped"] == 1 and summary["pairs_written"] == 1
+    # the averaged rank does not read the raw annotations; a bad rank fails the same way
+    assert import_dataset("hpd", root / "bad.json", tmp_path / "r.csv",
+                          images_root=root / "test")["pairs_written"] == 5
+    records[0]["rank"] = ["first", 2, 3]
+    (root / "bad_rank.json").write_text(json.dumps(records))
+    with pytest.raises(RowError, match=r"bad_rank\.json entry 0, field 'rank': expected a number"):
+        import_dataset("hpd", root / "bad_rank.json", tmp_path / "m.csv", images_root=root / "test")
+    with pytest.raises(AdapterError, match="label must be one of"):
+        import_dataset("hpd", root / "test.json", tmp_path / "m.csv", hpd_label="median")
+    with pytest.raises(AdapterError, match="does not apply to pickapic"):
+        import_dataset("pickapic", root / "test.json", tmp_path / "m.csv", hpd_label="vote")
 
 
 def _truncated(path: Path, fmt: str) -> Path:
@@ -410,11 +454,11 @@ def test_truncated_image_files_fail_at_import_not_later(tmp_path: Path) -> None:
     assert not (tmp_path / "fail.csv").exists()
     summary = import_dataset("hpd", src, tmp_path / "skip.csv", on_error="skip")
     assert summary["bad_images"] == 1 and summary["pairs_missing_image"] == 2
-    assert summary["pairs_written"] == 2
+    assert summary["pairs_written"] == 3
     frame = _read_manifest(tmp_path / "skip.csv")
     assert bad.name not in {Path(p).name for p in (*frame["image_1"], *frame["image_2"])}
     result = import_manifest(tmp_path / "skip.csv", tmp_path / "prepared", 10_000_000)
-    assert len(result.pairs) == 2 and not result.problems
+    assert len(result.pairs) == 3 and not result.problems
 
 
 def test_truncated_png_named_by_a_hf_row_fails_at_import(tmp_path: Path) -> None:
@@ -465,9 +509,14 @@ def test_cli_import_end_to_end(tmp_path: Path) -> None:
                                  "--seed", "5", "--max-pairs-per-prompt", "2"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert summary["source"] == "hpd" and summary["pairs_written"] == 3
-    assert summary["pairs_capped"] == 1 and summary["ties_dropped"] == 1
-    assert len(_read_manifest(out)) == 3
+    assert summary["source"] == "hpd" and summary["pairs_written"] == 4
+    assert summary["pairs_capped"] == 1 and summary["ties_dropped"] == 0
+    assert len(_read_manifest(out)) == 4
+    voted = runner.invoke(app, ["import", "hpd", "--from", str(src), "--out", str(out),
+                                "--hpd-label", "vote", "--keep-ties"])
+    assert voted.exit_code == 0, voted.output
+    summary = json.loads(voted.stdout[voted.stdout.index("{"):])
+    assert summary["hpd_label"] == "vote" and summary["ties_written"] == 1
     bad = runner.invoke(app, ["import", "hpd", "--from", str(tmp_path / "nope.json"),
                               "--out", str(out)])
     assert bad.exit_code == 2

@@ -38,6 +38,9 @@ def import_dataset(
                                            help="Folder the metadata's image paths are relative to."),
     keep_ties: bool = typer.Option(False, "--keep-ties", help="Write the pairs the raters found "
                                    "equal (preferred: tie) instead of dropping them."),
+    hpd_label: str | None = typer.Option(None, "--hpd-label", help="HPD v2: what decides a pair "
+                                         "of test.json: rank (default, the owners' averaged "
+                                         "rank) | vote (majority of raw_annotations)."),
 ) -> None:
     """Convert a public preference dataset (Pick-a-Pic, ImageRewardDB, HPD v2) into a manifest."""
     import json
@@ -47,7 +50,8 @@ def import_dataset(
     try:
         summary = adapters.import_dataset(
             source, location, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
-            split=split, on_error=on_error, images_root=images_root, keep_ties=keep_ties)
+            split=split, on_error=on_error, images_root=images_root, keep_ties=keep_ties,
+            hpd_label=hpd_label)
     except adapters.AdapterError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc

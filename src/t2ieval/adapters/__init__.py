@@ -57,9 +57,15 @@ def normalise_source(source: str) -> str:
 
 
 def open_adapter(source: str, location: str | Path, split: str | None = None,
-                 images_root: str | Path | None = None) -> Adapter:
-    """The adapter for ``source`` reading ``location`` (files, a folder, or a HF dataset)."""
+                 images_root: str | Path | None = None, hpd_label: str | None = None) -> Adapter:
+    """The adapter for ``source`` reading ``location`` (files, a folder, or a HF dataset).
+
+    ``hpd_label`` (HPD v2 only): ``rank`` (default) or ``vote``, see :mod:`t2ieval.adapters.hpd`.
+    """
     source = normalise_source(source)
+    if hpd_label is not None and source != "hpd":
+        raise AdapterError(f"the HPD v2 label option ({hpd_label!r}) does not apply to {source}")
+    label = hpd_label or "rank"
     root = Path(images_root) if images_root is not None else None
     if root is not None and not root.is_dir():
         raise AdapterError(f"{root}: --images-root is not a folder")
@@ -70,20 +76,20 @@ def open_adapter(source: str, location: str | Path, split: str | None = None,
             return pickapic.PickAPicAdapter(table)
         if source == "imagereward":
             return imagereward.ImageRewardAdapter(table, roots=roots)
-        return hpd.HPDAdapter(table, tag=split or "hf", roots=roots)
+        return hpd.HPDAdapter(table, tag=split or "hf", roots=roots, label=label)
     location = Path(location)
     if source == "pickapic":
         return pickapic.PickAPicAdapter(pickapic.open_files(location, split))
     if source == "imagereward":
         return imagereward.open_files(location, split, root)
-    return hpd.open_files(location, split, root)
+    return hpd.open_files(location, split, root, label=label)
 
 
 def import_dataset(source: str, location: str | Path, out: str | Path, *,
                    max_pairs_per_prompt: int | None = None, seed: int = 0,
                    split: str | None = None, on_error: str = "fail",
                    images_root: str | Path | None = None,
-                   keep_ties: bool = False) -> dict[str, Any]:
+                   keep_ties: bool = False, hpd_label: str | None = None) -> dict[str, Any]:
     """Convert a public preference dataset into a manifest; returns the summary counters.
 
     Args:
@@ -100,11 +106,14 @@ def import_dataset(source: str, location: str | Path, out: str | Path, *,
         images_root: folder that relative image paths of the metadata are relative to.
         keep_ties: write the pairs the raters found equal, with ``preferred`` ``tie``, instead
             of dropping them (for ``t2ieval eval --ties half``; ``prepare`` leaves them out).
+        hpd_label: HPD v2 only: what decides a pair of ``test.json``, ``rank`` (default: the
+            averaged rank, the owners' protocol) or ``vote`` (majority of ``raw_annotations``).
     """
     _manifest_out(out)
     if on_error not in ON_ERROR:
         raise AdapterError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    adapter = open_adapter(source, location, split=split, images_root=images_root)
+    adapter = open_adapter(source, location, split=split, images_root=images_root,
+                           hpd_label=hpd_label)
     return run_import(adapter, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
                       on_error=on_error, keep_ties=keep_ties)
 
@@ -152,6 +161,8 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
     manifest.write_manifest(rows, out)
     summary: dict[str, Any] = {"source": adapter.source, "input": adapter.table.label,
                                "manifest": str(out)}
+    if isinstance(adapter, hpd.HPDAdapter):
+        summary["hpd_label"] = adapter.label
     if writer.written:
         summary["images_dir"] = str(images_dir)
     summary.update(counters)
