@@ -41,11 +41,13 @@ SUMMARY_COUNTERS = (
 
 @dataclass(frozen=True)
 class ImageRef:
-    """Where one image comes from: an existing file (``path``) or a cell of the table to write.
+    """Where one image comes from: an existing file (``path``), a member of a zip archive
+    (``archive``, ``member``) or a cell of the table to write.
 
     A deferred image lives in row ``row``, column ``column`` (item ``item`` of a list-valued
-    column) and is written as ``<stem>.<ext>`` into the images folder when a kept pair needs it.
-    A file keeps the row (``where``) and the field (``column``) that named it, for errors.
+    column) and is written as ``<stem>.<ext>`` into the images folder when a kept pair needs it;
+    so is an archive member. A file or a member keeps the row (``where``) and the field
+    (``column``) that named it, for errors.
     """
 
     path: Path | None = None
@@ -54,10 +56,13 @@ class ImageRef:
     item: int | None = None
     stem: str = ""
     where: str = ""
+    archive: Path | None = None
+    member: str | None = None
 
     @property
     def deferred(self) -> bool:
-        return self.path is None
+        """An image held in a table cell, fetched in the second pass."""
+        return self.path is None and self.archive is None
 
 
 @dataclass
