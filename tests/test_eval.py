@@ -17,6 +17,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from owner_formats import (imagereward_rows, pickapic_frame, write_hpd_test, write_imagereward,
                            write_pickapic_shard)
 from PIL import Image, ImageDraw
@@ -266,3 +268,14 @@ def test_cli_says_why_it_cannot_run_and_leaves_mlflow_as_it_was(tmp_path, monkey
 ])
 def test_registry_uris_name_a_model_version(uri, parsed):
     assert registry_model(uri) == parsed
+
+
+_NAME = st.text(st.characters(blacklist_characters="/@", blacklist_categories=("Cs",)),
+                min_size=1, max_size=20)
+
+
+@given(name=_NAME, alias=_NAME, version=st.integers(1, 10**6))
+def test_every_registry_uri_parses_back_to_its_parts(name, alias, version):
+    assert registry_model(f"models:/{name}@{alias}") == (name, alias, None)
+    assert registry_model(f"models:/{name}/{version}") == (name, None, str(version))
+    assert registry_model(f"runs:/{name}/{alias}") is None
