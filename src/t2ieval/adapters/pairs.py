@@ -9,7 +9,8 @@ it, and one or more rankings of those images (one per annotator; lower is better
   ``keep_ties``, kept as a pair with ``preferred`` ``tie`` (``ties_written``), for an evaluation
   whose protocol scores human ties (``t2ieval eval --ties half``);
 * ``max_pairs_per_prompt`` keeps at most N pairs per prompt, chosen with a seeded RNG;
-* which image goes into slot 1 is decided per pair by a seeded RNG, so ``preferred`` is 1 or 2.
+* which image goes into slot 1 is decided per pair by a seeded RNG, so ``preferred`` is 1 or 2
+  (0 for a kept tie).
 
 :class:`Report` holds the counters of an import and the ``--on-error`` policy.
 """
@@ -32,10 +33,9 @@ ON_ERROR = ("fail", "skip")
 # Counters reported by every import, in this order (all present, zero when nothing happened).
 SUMMARY_COUNTERS = (
     "rows", "groups", "images", "candidate_pairs", "ties_dropped", "ties_written",
-    "unlabelled_dropped",
-    "identical_dropped", "rows_skipped", "missing_images", "bad_images", "pairs_missing_image",
-    "pairs_capped", "duplicate_pair_ids", "pairs_written", "preferred_1", "preferred_2",
-    "images_written",
+    "unlabelled_dropped", "identical_dropped", "rows_skipped", "missing_images", "bad_images",
+    "pairs_missing_image", "pairs_capped", "duplicate_pair_ids", "pairs_written", "preferred_1",
+    "preferred_2", "images_written",
 )
 
 
