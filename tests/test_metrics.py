@@ -23,6 +23,18 @@ def test_a_tie_earns_half_a_pair():
         pairwise_accuracy([0.1, 0.2], [0.2], [1])
 
 
+def test_a_human_tie_earns_half_whatever_the_verdict_when_kept():
+    credit = pair_credit([0.9, 0.1, 0.5, 0.9], [0.1, 0.9, 0.5, 0.1], [0, 0, 0, 1], human_ties=True)
+    assert list(credit) == [0.5, 0.5, 0.5, 1.0]
+    with pytest.raises(ValueError, match=r"1 or 2 for every pair \(or 0 for a human tie\)"):
+        pair_credit([0.1], [0.2], [3], human_ties=True)
+    table = _table().assign(preferred=[1, 0, 2, 0, 2])
+    report = accuracy_report(table, "", splits=("val",), category_splits=(), human_ties=True)
+    assert report["val_accuracy"] == pytest.approx((0.5 + 0.0 + 0.5) / 3)
+    with pytest.raises(ValueError, match="preferred must be 1 or 2"):
+        accuracy_report(table, "", splits=("val",), category_splits=())
+
+
 @given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6), st.sampled_from([1, 2])),
                 min_size=1, max_size=30))
 def test_swapping_the_images_keeps_the_accuracy(rows):

@@ -60,6 +60,9 @@ POLICY: dict[str, Policy] = {
     "t2ieval import pickapic": Policy(
         skip="needs the public datasets on disk; tests/test_adapters.py runs each importer on "
              "fixtures in the owner's on-disk format"),
+    "t2ieval eval --model": Policy(
+        skip="needs a public dataset imported; tests/test_eval.py imports each owner's format "
+             "and checks `t2ieval eval` against the accuracy computed by hand"),
 }
 
 

@@ -36,6 +36,11 @@ def import_dataset(
     on_error: str = typer.Option("fail", "--on-error", help="fail | skip bad rows and missing images."),
     images_root: str | None = typer.Option(None, "--images-root",
                                            help="Folder the metadata's image paths are relative to."),
+    keep_ties: bool = typer.Option(False, "--keep-ties", help="Write the pairs the raters found "
+                                   "equal (preferred: tie) instead of dropping them."),
+    hpd_label: str | None = typer.Option(None, "--hpd-label", help="HPD v2: what decides a pair "
+                                         "of test.json: rank (default, the owners' averaged "
+                                         "rank) | vote (majority of raw_annotations)."),
 ) -> None:
     """Convert a public preference dataset (Pick-a-Pic, ImageRewardDB, HPD v2) into a manifest."""
     import json
@@ -45,7 +50,8 @@ def import_dataset(
     try:
         summary = adapters.import_dataset(
             source, location, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
-            split=split, on_error=on_error, images_root=images_root)
+            split=split, on_error=on_error, images_root=images_root, keep_ties=keep_ties,
+            hpd_label=hpd_label)
     except adapters.AdapterError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
@@ -155,6 +161,49 @@ def rank(
     lines += [f"{r['rank']:4d}  {r['score']:9.4f}  {r['clip_score']:8.4f}  {r['ce_score']:8.4f}  "
               f"{r['d_score']:8.4f}  {r['image']}" for r in rows]
     typer.echo("\n".join(lines))
+
+
+@app.command("eval")
+def eval_manifest(
+    manifest: str = typer.Option(..., "--manifest", help="CSV/JSONL: prompt, image_1, image_2, "
+                                 "preferred (1, 2, or 0/tie for a human tie)[, category, "
+                                 "pair_id]; paths relative to its folder."),
+    model: str = typer.Option("models:/t2ieval@champion", "--model", "-m", help=_MODEL_HELP),
+    image_root: str | None = typer.Option(None, "--image-root", help="Folder the manifest's "
+                                          "relative image paths start from (default: the "
+                                          "manifest's folder)."),
+    ties: str = typer.Option("drop", "--ties", help="drop: human-tied pairs are left out and "
+                             "counted | half: they are kept and each earns 0.5. A model's own "
+                             "exact tie earns 0.5 either way."),
+    out: str = typer.Option("result.csv", "--out", help="Per-pair results to write (CSV)."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=_TRACKING_HELP +
+                                            " The evaluation run is logged there too."),
+    experiment: str = typer.Option("t2ieval-eval", "--experiment", help="MLflow experiment of "
+                                   "the run."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, max=1024,
+                                   help="Pairs per scoring call."),
+    on_error: str = typer.Option("skip", "--on-error", help="skip: bad rows and unreadable "
+                                 "images are left out, logged and counted | fail: stop, naming "
+                                 "them."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap interval."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (pipeline roots)"),
+) -> None:
+    """Pairwise accuracy of a model on a preference manifest: 95 % interval over prompts, per
+    category, result.csv, one MLflow run; prints a JSON summary (see docs/eval.md)."""
+    import json
+
+    from t2ieval.data.manifest import ManifestError
+    from t2ieval.manifest_eval import EvalError, evaluate_manifest
+
+    try:
+        run = evaluate_manifest(model, manifest, image_root=image_root, ties=ties, out=out,
+                                tracking_uri=tracking_uri, experiment=experiment,
+                                batch_size=batch_size, on_error=on_error, seed=seed,
+                                device=device)
+    except (EvalError, ManifestError, FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(json.dumps(run.summary, indent=2))
 
 
 @app.command("score-batch")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence, Union
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from t2ieval.images import DEFAULT_MAX_PIXELS, load_image, to_rgb
@@ -197,6 +198,20 @@ class Evaluator:
                        answers_1=a.answers, answers_2=b.answers,
                        branches=self.scorer.branches,
                        p_1_over_2=float(self.scorer.fusion.probability(a.score, b.score)))
+
+    def score_pairs(self, prompts: Sequence[str], images_1: Sequence[ImageLike],
+                    images_2: Sequence[ImageLike]) -> pd.DataFrame:
+        """Both images of many pairs (``prompts[i]``, ``images_1[i]``, ``images_2[i]``) scored in
+        one batch by :meth:`CompositeScorer.score_pairs`: one row per pair, in input order, with
+        ``score_1``, ``score_2``, every branch score of both images and the scorer's other
+        columns (its ``preferred`` is the served model's, an exact tie going to image 1)."""
+        if not len(prompts) == len(images_1) == len(images_2):
+            raise ValueError(f"{len(prompts)} prompts, {len(images_1)} first images and "
+                             f"{len(images_2)} second images: one of each per pair")
+        checked = [self._prompt(p) for p in prompts]
+        first = [self._image(img, i) for i, img in enumerate(images_1)]
+        second = [self._image(img, i) for i, img in enumerate(images_2)]
+        return self.scorer.score_pairs(checked, first, second)
 
     def rank(self, prompt: str, images: Sequence[ImageLike]) -> tuple[list[int], list[float]]:
         """``(ranks, scores)`` in input order, as ImageReward's ``inference_rank``: ``ranks[i]``

@@ -2,6 +2,10 @@
 
 **Tie rule:** a pair whose two scores are exactly equal earns 0.5 (half right), as a coin flip
 would on average; a pair whose preferred image scores higher earns 1, otherwise 0.
+
+**Human ties:** a pair the raters found equal (``preferred`` 0) has no right answer. Where a
+caller keeps such pairs (``human_ties=True``: ``t2ieval eval --ties half``), each earns 0.5
+whatever the scores say; otherwise ``preferred`` must be 1 or 2 and the caller leaves them out.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ def verdicts(score_1: np.ndarray, score_2: np.ndarray) -> np.ndarray:
     return np.where(s1 > s2, 1, np.where(s2 > s1, 2, 0))
 
 
-def pair_credit(score_1, score_2, preferred) -> np.ndarray:
+def pair_credit(score_1, score_2, preferred, *, human_ties: bool = False) -> np.ndarray:
     """Per pair: 1 if the preferred image (1 or 2) scores higher, 0 if lower, 0.5 for a tie.
 
-    Raises if the lengths differ or ``preferred`` is not 1 or 2.
+    With ``human_ties``, ``preferred`` may also be 0 (the raters found the pair equal): such a
+    pair earns 0.5 whatever the scores. Raises if the lengths differ or ``preferred`` holds
+    anything else.
     """
     s1 = np.asarray(score_1, dtype=np.float64)
     s2 = np.asarray(score_2, dtype=np.float64)
@@ -28,10 +34,12 @@ def pair_credit(score_1, score_2, preferred) -> np.ndarray:
     if not (s1.shape == s2.shape == pref.shape):
         raise ValueError(f"score_1, score_2 and preferred differ in length: "
                          f"{s1.shape}, {s2.shape}, {pref.shape}")
-    if pref.size and not np.isin(pref, (1, 2)).all():
-        raise ValueError("preferred must be 1 or 2 for every pair")
+    allowed = (0, 1, 2) if human_ties else (1, 2)
+    if pref.size and not np.isin(pref, allowed).all():
+        raise ValueError("preferred must be 1 or 2 for every pair"
+                         + (" (or 0 for a human tie)" if human_ties else ""))
     v = verdicts(s1, s2)
-    return np.where(v == 0, 0.5, (v == pref).astype(float))
+    return np.where((v == 0) | (pref == 0), 0.5, (v == pref).astype(float))
 
 
 def pairwise_accuracy(score_1, score_2, preferred) -> float:
@@ -53,7 +61,7 @@ def accuracy_by(frame: pd.DataFrame, by: str, s1: str = "score_1", s2: str = "sc
 def accuracy_report(table: pd.DataFrame, name: str = "", s1: str = "score_1",
                     s2: str = "score_2", splits: tuple[str, ...] = ("train", "val", "test"),
                     category_splits: tuple[str, ...] = ("val",), intervals: bool = False,
-                    seed: int = 0) -> dict[str, float | int | None]:
+                    seed: int = 0, human_ties: bool = False) -> dict[str, float | int | None]:
     """The one per-split, per-category accuracy report every stage writes.
 
     ``table`` has one row per pair with ``split``, ``preferred``, the two score columns and,
@@ -61,7 +69,8 @@ def accuracy_report(table: pd.DataFrame, name: str = "", s1: str = "score_1",
     ``splits`` and ``<split>_accuracy[_<name>].<category>`` for each of ``category_splits``
     (plus ``<split>_pairs[_<name>].<category>``). With ``intervals``, each accuracy also gets
     ``_ci_low``/``_ci_high``: a 95 % bootstrap interval over prompt groups (needs ``prompt``).
-    A split without pairs reports None.
+    A split without pairs reports None. ``human_ties`` is :func:`pair_credit`'s (pairs with
+    ``preferred`` 0 kept, each earning 0.5).
     """
     from t2ieval.uncertainty import bootstrap_accuracy_interval
 
@@ -74,7 +83,7 @@ def accuracy_report(table: pd.DataFrame, name: str = "", s1: str = "score_1",
             if intervals:
                 report[f"{key}_ci_low"] = report[f"{key}_ci_high"] = None
             return
-        credit = pair_credit(part[s1], part[s2], part["preferred"])
+        credit = pair_credit(part[s1], part[s2], part["preferred"], human_ties=human_ties)
         report[key] = float(credit.mean())
         if intervals:
             from t2ieval.data.split import prompt_key

@@ -8,6 +8,7 @@ See ``docs/adapters.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Iterator, Protocol
@@ -56,9 +57,15 @@ def normalise_source(source: str) -> str:
 
 
 def open_adapter(source: str, location: str | Path, split: str | None = None,
-                 images_root: str | Path | None = None) -> Adapter:
-    """The adapter for ``source`` reading ``location`` (files, a folder, or a HF dataset)."""
+                 images_root: str | Path | None = None, hpd_label: str | None = None) -> Adapter:
+    """The adapter for ``source`` reading ``location`` (files, a folder, or a HF dataset).
+
+    ``hpd_label`` (HPD v2 only): ``rank`` (default) or ``vote``, see :mod:`t2ieval.adapters.hpd`.
+    """
     source = normalise_source(source)
+    if hpd_label is not None and source != "hpd":
+        raise AdapterError(f"the HPD v2 label option ({hpd_label!r}) does not apply to {source}")
+    label = hpd_label or "rank"
     root = Path(images_root) if images_root is not None else None
     if root is not None and not root.is_dir():
         raise AdapterError(f"{root}: --images-root is not a folder")
@@ -69,19 +76,20 @@ def open_adapter(source: str, location: str | Path, split: str | None = None,
             return pickapic.PickAPicAdapter(table)
         if source == "imagereward":
             return imagereward.ImageRewardAdapter(table, roots=roots)
-        return hpd.HPDAdapter(table, tag=split or "hf", roots=roots)
+        return hpd.HPDAdapter(table, tag=split or "hf", roots=roots, label=label)
     location = Path(location)
     if source == "pickapic":
         return pickapic.PickAPicAdapter(pickapic.open_files(location, split))
     if source == "imagereward":
         return imagereward.open_files(location, split, root)
-    return hpd.open_files(location, split, root)
+    return hpd.open_files(location, split, root, label=label)
 
 
 def import_dataset(source: str, location: str | Path, out: str | Path, *,
                    max_pairs_per_prompt: int | None = None, seed: int = 0,
                    split: str | None = None, on_error: str = "fail",
-                   images_root: str | Path | None = None) -> dict[str, Any]:
+                   images_root: str | Path | None = None,
+                   keep_ties: bool = False, hpd_label: str | None = None) -> dict[str, Any]:
     """Convert a public preference dataset into a manifest; returns the summary counters.
 
     Args:
@@ -96,19 +104,25 @@ def import_dataset(source: str, location: str | Path, out: str | Path, *,
         on_error: ``fail`` (default) stops at the first bad row or missing image and names it;
             ``skip`` drops it and counts it in the summary.
         images_root: folder that relative image paths of the metadata are relative to.
+        keep_ties: write the pairs the raters found equal, with ``preferred`` ``tie``, instead
+            of dropping them (for ``t2ieval eval --ties half``; ``prepare`` leaves them out).
+        hpd_label: HPD v2 only: what decides a pair of ``test.json``, ``rank`` (default: the
+            averaged rank, the owners' protocol) or ``vote`` (majority of ``raw_annotations``).
     """
     _manifest_out(out)
     if on_error not in ON_ERROR:
         raise AdapterError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    adapter = open_adapter(source, location, split=split, images_root=images_root)
+    adapter = open_adapter(source, location, split=split, images_root=images_root,
+                           hpd_label=hpd_label)
     return run_import(adapter, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
-                      on_error=on_error)
+                      on_error=on_error, keep_ties=keep_ties)
 
 
 def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int | None = None,
                seed: int = 0, on_error: str = "fail",
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
-    """Convert ``adapter``'s source into a manifest at ``out``; returns the summary counters."""
+               max_pixels: int = DEFAULT_MAX_PIXELS, keep_ties: bool = False) -> dict[str, Any]:
+    """Convert ``adapter``'s source into a manifest at ``out``; returns the summary counters
+    (see :func:`import_dataset` for the options)."""
     out = _manifest_out(out)
     report = Report(on_error)
     candidates: list[Candidate] = []
@@ -116,12 +130,11 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
     for group in adapter.groups(report):
         report.count("groups")
         report.count("images", len(group.images))
-        for cand in group_candidates(group, adapter.source, report):
+        for cand in group_candidates(group, adapter.source, report, keep_ties=keep_ties):
             if cand.pair_id in seen:  # the source repeats a group id: keep both, distinct ids
                 seen[cand.pair_id] += 1
                 report.count("duplicate_pair_ids")
-                cand = Candidate(f"{cand.pair_id}-dup{seen[cand.pair_id]}", cand.prompt,
-                                 cand.category, cand.better, cand.worse, cand.where)
+                cand = dataclasses.replace(cand, pair_id=f"{cand.pair_id}-dup{seen[cand.pair_id]}")
             else:
                 seen[cand.pair_id] = 1
             candidates.append(cand)
@@ -138,8 +151,8 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
             report.count("pairs_missing_image")
             continue
         rows.append({"pair_id": cand.pair_id, "prompt": cand.prompt, "image_1": p1,
-                     "image_2": p2, "preferred": preferred, "category": cand.category})
-        report.count(f"preferred_{preferred}")
+                     "image_2": p2, "preferred": preferred or "tie", "category": cand.category})
+        report.count(f"preferred_{preferred}" if preferred else "ties_written")
     report.count("pairs_written", len(rows))
     report.count("images_written", writer.written)
     counters = report.summary()
@@ -148,6 +161,8 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
     manifest.write_manifest(rows, out)
     summary: dict[str, Any] = {"source": adapter.source, "input": adapter.table.label,
                                "manifest": str(out)}
+    if isinstance(adapter, hpd.HPDAdapter):
+        summary["hpd_label"] = adapter.label
     if writer.written:
         summary["images_dir"] = str(images_dir)
     summary.update(counters)

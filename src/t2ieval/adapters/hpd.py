@@ -7,12 +7,20 @@ Schema (``ymhao/HPDv2`` dataset card and the HPSv2 training code): a JSON array 
 * ``test.json``: ``prompt``, ``image_path`` (list), ``rank`` (list: averaged ranking, 1 = best)
   and ``raw_annotations`` (list of ``{"rank": [...], "user_hash": ...}``, one per annotator).
 
-Each record is a group of images; every pair of it is compared. With ``raw_annotations`` each
-annotator votes for the image they ranked better and the majority decides (a pair without a
-majority is a tie, dropped and counted); without them, the ``rank`` list decides (equal ranks are
-ties); in ``train.json`` the chosen image beats every other one and the unchosen images are tied
-with one another. Image paths are relative to ``--images-root`` or, by default, to the JSON's
-folder or the folder named after the split beside it (``test.json`` + ``test/``).
+Each record is a group of images; every pair of it is compared. Which field decides a pair of
+``test.json`` is the ``label`` option:
+
+* ``rank`` (default): the averaged ``rank`` list, lower is better; equal ranks are a tie. This is
+  the owners' protocol: HPSv2's ``evaluation.py`` (``evaluate_rank``) scores a model by
+  ``inversion_score`` against ``rank`` over every pair of every record.
+* ``vote``: each annotator of ``raw_annotations`` votes for the image they ranked better and the
+  majority decides; a pair without a majority is a tie. More pairs are ties than under ``rank``,
+  so fewer are kept than the owners count.
+
+A record without the chosen field falls back to the other one. In ``train.json`` the chosen
+image (``human_preference``) beats every other one and the unchosen images are tied with one
+another. Image paths are relative to ``--images-root`` or, by default, to the JSON's folder or the
+folder named after the split beside it (``test.json`` + ``test/``).
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ SOURCE = "hpd"
 COLUMNS = ("prompt", "image_path", "file_path", "rank", "raw_annotations", "human_preference",
            "category")
 PATH_FIELDS = ("image_path", "file_path")
+#: what decides a pair of test.json: the averaged ``rank`` (the owners' protocol) or a majority
+#: ``vote`` over ``raw_annotations``
+LABELS = ("rank", "vote")
 
 
 class HPDAdapter:
@@ -39,7 +50,10 @@ class HPDAdapter:
 
     source = SOURCE
 
-    def __init__(self, table: RowTable, tag: str, roots: Sequence[Path] = ()) -> None:
+    def __init__(self, table: RowTable, tag: str, roots: Sequence[Path] = (),
+                 label: str = "rank") -> None:
+        if label not in LABELS:
+            raise AdapterError(f"HPD v2 label must be one of {LABELS}, got {label!r}")
         names = set(table.column_names)
         problems = []
         if "prompt" not in names:
@@ -54,6 +68,7 @@ class HPDAdapter:
         self.table = table
         self.tag = tag
         self.roots = list(roots)
+        self.label = label
         self.image_column = "image" in names
 
     def groups(self, report: Report) -> Iterator[Group]:
@@ -100,16 +115,17 @@ class HPDAdapter:
                                "raw_annotations"))
         raise RowError(where, "rank", "cannot tell how many images the record has")
 
-    @staticmethod
-    def _rankings(rec: dict, where: str, n: int) -> list[list[float | None]]:
+    def _rankings(self, rec: dict, where: str, n: int) -> list[list[float | None]]:
         raw = rec.get("raw_annotations")
-        if not is_missing_list(raw):
+        has_raw = not is_missing_list(raw)
+        has_rank = not is_missing_list(rec.get("rank"))
+        if has_raw and (self.label == "vote" or not has_rank):
             rankings = []
             for k, ann in enumerate(as_list(raw, where, "raw_annotations")):
                 ranks = ann.get("rank") if isinstance(ann, dict) else None
                 field = f"raw_annotations[{k}].rank"
                 rankings.append([as_float(v, where, field) for v in as_list(ranks, where, field)])
-        elif not is_missing_list(rec.get("rank")):
+        elif has_rank:
             rankings = [[as_float(v, where, "rank") for v in as_list(rec["rank"], where, "rank")]]
         elif not is_missing_list(rec.get("human_preference")):
             prefs = [as_float(v, where, "human_preference")
@@ -142,8 +158,10 @@ def is_missing_list(value: object) -> bool:
     return is_blank(value)
 
 
-def open_files(location: Path, split: str | None, images_root: Path | None = None) -> HPDAdapter:
-    """An adapter over ``train.json``/``test.json`` (a file, or a folder and ``--split``)."""
+def open_files(location: Path, split: str | None, images_root: Path | None = None,
+               label: str = "rank") -> HPDAdapter:
+    """An adapter over ``train.json``/``test.json`` (a file, or a folder and ``--split``);
+    ``label`` is :class:`HPDAdapter`'s."""
     location = Path(location)
     if location.is_file():
         files = [location]
@@ -163,4 +181,4 @@ def open_files(location: Path, split: str | None, images_root: Path | None = Non
     else:
         roots = list(dict.fromkeys([path.parent, path.parent / path.stem,
                                     *([path.parent / split] if split else [])]))
-    return HPDAdapter(table, tag=tag, roots=roots)
+    return HPDAdapter(table, tag=tag, roots=roots, label=label)

@@ -3,7 +3,8 @@
 Two layouts are read:
 
 * **per-image rows** (``THUDM/ImageRewardDB``: ``metadata-{train,validation,test}.parquet`` and the
-  per-folder JSON files ``images/<split>/<split>_<k>/<split>_<k>.json``): one row per image with
+  per-folder JSON files ``<split>_<k>.json``, which the hub ships inside
+  ``images/<split>/<split>_<k>.zip`` with that folder's images): one row per image with
   ``image_path``, ``prompt_id``, ``prompt``, ``classification``, ``image_amount_in_total``,
   ``rank`` (1 = best, equal ranks are ties), ``overall_rating``, ``image_text_alignment_rating``,
   ``fidelity_rating``. Rows are grouped by ``prompt_id``; a Hugging Face copy of the dataset has
@@ -14,6 +15,12 @@ Two layouts are read:
 Every non-tied pair of a group becomes a pair, the better (lower) rank preferred; when ``rank`` is
 missing for a group, ``overall_rating`` (higher is better) decides instead. ``category`` is the
 prompt's ``classification`` (e.g. ``People``, ``Outdoor Scenes``), else ``imagereward``.
+
+Images are read where the metadata says (``images/train/train_1/<uuid>.webp`` under the dataset's
+root), else by file name beside the JSON file that named them, else straight from the zip archive
+the hub ships (``images/train/train_1.zip``, or the archive the JSON came from), matched by file
+name as the owners' loader matches it in the extracted folder. Images read from an archive are
+written to the manifest's images folder; nothing is extracted beside the dataset.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Iterator, Sequence
 
 from t2ieval.adapters.cells import as_float, as_list, as_prompt, safe_name
 from t2ieval.adapters.errors import AdapterError, RowError
-from t2ieval.adapters.images import resolve_image
+from t2ieval.adapters.images import ArchiveIndex, locate_image
 from t2ieval.adapters.pairs import Group, ImageRef, Report
 from t2ieval.adapters.tables import (ParquetTable, RecordsTable, RowTable, iter_progress,
                                      read_json_records, select_split)
@@ -41,7 +48,8 @@ class ImageRewardAdapter:
     source = SOURCE
 
     def __init__(self, table: RowTable, roots: Sequence[Path] = (),
-                 fallback_dirs: Sequence[Path] = ()) -> None:
+                 fallback_dirs: Sequence[Path] = (), fallback_archives: Sequence[Path] = (),
+                 archives: ArchiveIndex | None = None) -> None:
         names = set(table.column_names)
         self.grouped = {"generations", "ranking"} <= names
         if not self.grouped:
@@ -59,6 +67,8 @@ class ImageRewardAdapter:
         self.table = table
         self.roots = list(roots)
         self.fallback_dirs = list(fallback_dirs)
+        self.fallback_archives = list(fallback_archives)
+        self.archives = archives if archives is not None else ArchiveIndex()
 
     def groups(self, report: Report) -> Iterator[Group]:
         if self.grouped:
@@ -138,15 +148,42 @@ class ImageRewardAdapter:
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:
         try:
-            return ImageRef(path=resolve_image(value, self.roots, where, field,
-                                               self.fallback_dirs), column=field, where=where)
+            return locate_image(value, self.roots, where, field, self.fallback_dirs,
+                                archives=self.archives, fallback_archives=self.fallback_archives)
         except RowError as exc:
             report.problem(exc, "missing_images")
             return None
 
 
 def _json_fallback_dirs(files: Sequence[Path]) -> list[Path]:
-    return list(dict.fromkeys(f.parent for f in files))
+    return list(dict.fromkeys(f.parent for f in files if f.suffix.lower() != ".zip"))
+
+
+def _zip_records(archives: Sequence[Path], index: ArchiveIndex) -> list[tuple[str, list[dict]]]:
+    """The per-folder JSON files held inside ImageRewardDB's zip archives, as table chunks."""
+    import json
+    import zipfile
+
+    chunks = []
+    for archive in archives:
+        try:
+            members = index.json_members(archive)
+        except ValueError as exc:
+            raise AdapterError(str(exc)) from None
+        if not members:
+            raise AdapterError(f"{archive}: no JSON file inside; ImageRewardDB's archives hold "
+                               f"<split>_<k>.json beside the images")
+        with zipfile.ZipFile(archive) as zf:
+            for member in members:
+                label = f"{archive}:{member}"
+                try:
+                    records = json.loads(zf.read(member).decode("utf-8"))
+                except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+                    raise AdapterError(f"{label}: not valid JSON ({exc})") from exc
+                if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                    raise AdapterError(f"{label}: expected a JSON array of objects")
+                chunks.append((label, records))
+    return chunks
 
 
 def open_files(location: Path, split: str | None,
@@ -164,18 +201,28 @@ def open_files(location: Path, split: str | None,
         else:
             found = [p for p in location.rglob("*.json") if not p.name.startswith(".")]
             found += list(location.rglob("*.jsonl"))
-            files = select_split(found, split, location, "ImageRewardDB JSON files")
+            if not found:  # as on the hub: the JSON files are inside images/<split>/*.zip
+                found = [p for p in location.rglob("*.zip") if not p.name.startswith(".")]
+            files = select_split(found, split, location,
+                                 "ImageRewardDB metadata (metadata-*.parquet, *.json, or "
+                                 "images/<split>/<split>_<k>.zip)")
     else:
         raise AdapterError(f"{location}: no such file or folder")
+    archives = ArchiveIndex()
     suffixes = {f.suffix.lower() for f in files}
     if suffixes <= {".parquet"}:
         table: RowTable = ParquetTable(files, batch_size=1024)
     elif suffixes <= {".json", ".jsonl", ".ndjson"}:
         table = RecordsTable([(str(f), read_json_records(f)) for f in files])
+    elif suffixes <= {".zip"}:
+        table = RecordsTable(_zip_records(files, archives))
     else:
-        raise AdapterError(f"{location}: expected parquet or JSON metadata, got {sorted(suffixes)}")
+        raise AdapterError(f"{location}: expected parquet, JSON or zip metadata, got "
+                           f"{sorted(suffixes)}")
     if images_root is not None:
         roots = [Path(images_root)]
     else:  # image_path is relative to the dataset's root folder, where metadata-*.parquet lives
         roots = list(dict.fromkeys([root, *list(root.parents)[:3]]))
-    return ImageRewardAdapter(table, roots=roots, fallback_dirs=_json_fallback_dirs(files))
+    zips = [f for f in files if f.suffix.lower() == ".zip"]
+    return ImageRewardAdapter(table, roots=roots, fallback_dirs=_json_fallback_dirs(files),
+                              fallback_archives=zips, archives=archives)

@@ -5,9 +5,12 @@ it, and one or more rankings of those images (one per annotator; lower is better
 
 * every unordered pair of images of a group is a candidate; the annotators vote (each one who
   ranks one image strictly better than the other gives it one vote) and the majority decides;
-  a pair with no majority is a tie, dropped and counted (``ties_dropped``);
+  a pair with no majority is a tie: dropped and counted (``ties_dropped``), or, with
+  ``keep_ties``, kept as a pair with ``preferred`` ``tie`` (``ties_written``), for an evaluation
+  whose protocol scores human ties (``t2ieval eval --ties half``);
 * ``max_pairs_per_prompt`` keeps at most N pairs per prompt, chosen with a seeded RNG;
-* which image goes into slot 1 is decided per pair by a seeded RNG, so ``preferred`` is 1 or 2.
+* which image goes into slot 1 is decided per pair by a seeded RNG, so ``preferred`` is 1 or 2
+  (0 for a kept tie).
 
 :class:`Report` holds the counters of an import and the ``--on-error`` policy.
 """
@@ -29,20 +32,22 @@ log = logging.getLogger(__name__)
 ON_ERROR = ("fail", "skip")
 # Counters reported by every import, in this order (all present, zero when nothing happened).
 SUMMARY_COUNTERS = (
-    "rows", "groups", "images", "candidate_pairs", "ties_dropped", "unlabelled_dropped",
-    "identical_dropped", "rows_skipped", "missing_images", "bad_images", "pairs_missing_image",
-    "pairs_capped", "duplicate_pair_ids", "pairs_written", "preferred_1", "preferred_2",
-    "images_written",
+    "rows", "groups", "images", "candidate_pairs", "ties_dropped", "ties_written",
+    "unlabelled_dropped", "identical_dropped", "rows_skipped", "missing_images", "bad_images",
+    "pairs_missing_image", "pairs_capped", "duplicate_pair_ids", "pairs_written", "preferred_1",
+    "preferred_2", "images_written",
 )
 
 
 @dataclass(frozen=True)
 class ImageRef:
-    """Where one image comes from: an existing file (``path``) or a cell of the table to write.
+    """Where one image comes from: an existing file (``path``), a member of a zip archive
+    (``archive``, ``member``) or a cell of the table to write.
 
     A deferred image lives in row ``row``, column ``column`` (item ``item`` of a list-valued
-    column) and is written as ``<stem>.<ext>`` into the images folder when a kept pair needs it.
-    A file keeps the row (``where``) and the field (``column``) that named it, for errors.
+    column) and is written as ``<stem>.<ext>`` into the images folder when a kept pair needs it;
+    so is an archive member. A file or a member keeps the row (``where``) and the field
+    (``column``) that named it, for errors.
     """
 
     path: Path | None = None
@@ -51,10 +56,13 @@ class ImageRef:
     item: int | None = None
     stem: str = ""
     where: str = ""
+    archive: Path | None = None
+    member: str | None = None
 
     @property
     def deferred(self) -> bool:
-        return self.path is None
+        """An image held in a table cell, fetched in the second pass."""
+        return self.path is None and self.archive is None
 
 
 @dataclass
@@ -75,7 +83,8 @@ class Group:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A non-tied pair: ``better`` was preferred over ``worse`` by the majority."""
+    """A pair to write: ``better`` was preferred over ``worse`` by the majority, or, for a kept
+    tie (``tie``), the two images in their group order."""
 
     pair_id: str
     prompt: str
@@ -83,6 +92,7 @@ class Candidate:
     better: ImageRef
     worse: ImageRef
     where: str
+    tie: bool = False
 
 
 class Report:
@@ -134,8 +144,10 @@ def verdict(rankings: Sequence[Sequence[float | None]], i: int, j: int) -> int:
     return (votes > 0) - (votes < 0)
 
 
-def group_candidates(group: Group, source: str, report: Report) -> Iterator[Candidate]:
-    """All non-tied pairs of ``group``; ties and pairs with a missing image are counted."""
+def group_candidates(group: Group, source: str, report: Report,
+                     keep_ties: bool = False) -> Iterator[Candidate]:
+    """All non-tied pairs of ``group`` (and the tied ones with ``keep_ties``); dropped ties and
+    pairs with a missing image are counted."""
     n = len(group.images)
     for ranking in group.rankings:
         if len(ranking) != n:
@@ -144,17 +156,18 @@ def group_candidates(group: Group, source: str, report: Report) -> Iterator[Cand
         for j in range(i + 1, n):
             report.count("candidate_pairs")
             v = verdict(group.rankings, i, j)
-            if v == 0:
+            if v == 0 and not keep_ties:
                 report.count("ties_dropped")
                 continue
             if group.images[i] is None or group.images[j] is None:
                 report.count("pairs_missing_image")
                 continue
-            better, worse = (i, j) if v > 0 else (j, i)
+            better, worse = (j, i) if v < 0 else (i, j)
             yield Candidate(
                 pair_id=f"{source}-{group.group_id}-{i}-{j}", prompt=group.prompt,
                 category=group.category, better=group.images[better],  # type: ignore[arg-type]
                 worse=group.images[worse], where=group.where,  # type: ignore[arg-type]
+                tie=v == 0,
             )
 
 
@@ -180,7 +193,8 @@ def cap_per_prompt(candidates: list[Candidate], max_pairs: int | None, seed: int
 
 
 def orient(cand: Candidate, seed: int) -> tuple[ImageRef, ImageRef, int]:
-    """``(image_1, image_2, preferred)``: a seeded coin per pair id puts the better one in slot 1 or 2."""
+    """``(image_1, image_2, preferred)``: a seeded coin per pair id puts the better one in slot 1
+    or 2; a kept tie has ``preferred`` 0 (its slots are drawn by the same coin)."""
     if random.Random(f"{seed}:slot:{cand.pair_id}").random() < 0.5:
-        return cand.better, cand.worse, 1
-    return cand.worse, cand.better, 2
+        return cand.better, cand.worse, 0 if cand.tie else 1
+    return cand.worse, cand.better, 0 if cand.tie else 2
