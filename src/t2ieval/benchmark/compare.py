@@ -69,7 +69,8 @@ def compare_within_prompts(scores: pd.DataFrame, generators: Sequence[str] | Non
     if unknown:
         raise ValueError(f"scores name generator(s) {unknown} not in {list(names)}")
     valid = scores[scores[score].notna()]
-    prompts = tuple(sorted(set(scores["prompt_id"].astype(str)) | set(map(str, prompts or ()))))
+    suite = set() if prompts is None else set(map(str, prompts))
+    prompts = tuple(sorted(set(scores["prompt_id"].astype(str)) | suite))
     k, n = len(names), len(prompts)
     wins = np.zeros((n, k, k))
     ties = np.zeros((n, k, k))
