@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from t2ieval.benchmark.demo import DemoParams, GeneratorSpec, load_demo_params, render_demo
+from t2ieval.benchmark.demo import (
+    DemoParams,
+    GeneratorSpec,
+    check_known_order,
+    load_demo_params,
+    render_demo,
+)
 from t2ieval.benchmark.inputs import (
     _match_prompt_id,
     read_generated_folder,
@@ -240,3 +246,20 @@ def test_demo_params_are_read_typed_and_checked(tmp_path):
         load_demo_params(path)
     with pytest.raises(ValueError, match="at least two generators"):
         DemoParams(generators=(GeneratorSpec("x", 0.1),))
+
+
+def test_the_known_order_check_reads_a_leaderboard():
+    def board(rows):
+        return pd.DataFrame(rows, columns=["generator", "bt_strength", "bt_ci_low", "bt_ci_high"])
+
+    apart = board([("bad", -1.0, -1.5, -0.5), ("good", 1.0, 0.5, 1.5)])
+    assert check_known_order(apart, SMALL) == {"expected_order": ["good", "bad"],
+                                               "order": ["good", "bad"], "known_order": True,
+                                               "intervals_apart": True}
+    overlapping = board([("good", 0.2, -0.5, 0.9), ("bad", -0.2, -0.9, 0.5)])
+    assert check_known_order(overlapping, SMALL)["intervals_apart"] is False
+    swapped = board([("good", -1.0, -1.5, -0.5), ("bad", 1.0, 0.5, 1.5)])
+    got = check_known_order(swapped, SMALL)
+    assert got["known_order"] is False and got["order"] == ["bad", "good"]
+    with pytest.raises(ValueError, match=r"no row for generator\(s\) \['bad'\]"):
+        check_known_order(apart.iloc[1:], SMALL)

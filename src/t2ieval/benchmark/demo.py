@@ -76,7 +76,7 @@ class DemoParams:
     """The ``demo`` section of ``leaderboard/params.yaml``."""
 
     generators: tuple[GeneratorSpec, ...] = field(default_factory=_default_generators)
-    n_prompts: int = 300
+    n_prompts: int = 400
     samples_per_prompt: int = 1
     reference_per_prompt: int = 1
     image_size: int = 128
@@ -188,3 +188,21 @@ def render_demo(out_dir: str | Path, params: DemoParams) -> dict:
     log.info("rendered %d images of %d generators for %d prompts in %s", len(manifest),
              len(params.generators), params.n_prompts, out)
     return summary
+
+
+def check_known_order(leaderboard: pd.DataFrame, params: DemoParams) -> dict:
+    """Whether a leaderboard (``generator``, ``bt_strength``, ``bt_ci_low``, ``bt_ci_high``)
+    ranks the demo's generators in their known order, and whether neighbours' intervals are
+    apart. Generators with equal expected shares of bad images may come in either order."""
+    board = leaderboard.set_index("generator")
+    missing = [g.name for g in params.generators if g.name not in board.index]
+    if missing:
+        raise ValueError(f"the leaderboard has no row for generator(s) {missing}")
+    expected = params.expected_order()
+    got = board.loc[expected].sort_values("bt_strength", ascending=False).index.tolist()
+    bad = {g.name: g.bad_rate for g in params.generators}
+    in_order = [bad[g] for g in got] == sorted(bad[g] for g in got)
+    apart = all(board.at[a, "bt_ci_low"] > board.at[b, "bt_ci_high"]
+                for a, b in zip(got, got[1:]) if bad[a] < bad[b])
+    return {"expected_order": expected, "order": got, "known_order": in_order,
+            "intervals_apart": bool(in_order and apart)}
