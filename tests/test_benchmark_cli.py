@@ -275,3 +275,27 @@ def test_the_leaderboard_stages_name_every_library_file_they_import(stage, modul
     missing = sorted(str(p.relative_to(ROOT)) for p in needed if p.resolve() not in deps)
     assert not missing, f"leaderboard/dvc.yaml: {stage} does not list {missing}"
     assert (ROOT / "requirements" / "runtime.lock").resolve() in deps
+
+
+def test_benchmark_demo_renders_from_a_params_file_and_checks_a_leaderboard(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("demo:\n  n_prompts: 2\n  image_size: 96\n  generators:\n"
+                      "    - {name: good, violation_rate: 0.0}\n"
+                      "    - {name: bad, violation_rate: 1.0}\n")
+    result = CliRunner().invoke(app, ["benchmark-demo", "--params", str(params), "--out",
+                                      str(tmp_path / "demo"), "--n-prompts", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["prompts"] == 3 and summary["bad_share"] == {"good": 0.0, "bad": 1.0}
+    assert len(list((tmp_path / "demo" / "images" / "bad").glob("*.png"))) == 3
+    board = tmp_path / "board.csv"
+    pd.DataFrame([{"generator": "bad", "bt_strength": 1.0, "bt_ci_low": 0.5, "bt_ci_high": 1.5},
+                  {"generator": "good", "bt_strength": -1.0, "bt_ci_low": -1.5,
+                   "bt_ci_high": -0.5}]).to_csv(board, index=False)
+    result = CliRunner().invoke(app, ["benchmark-demo", "--params", str(params), "--check",
+                                      str(board)])
+    assert result.exit_code == 1
+    assert "known order good > bad: NOT reproduced (got bad > good)" in result.output
+    params.write_text("demo:\n  n_prompt: 2\n")
+    result = CliRunner().invoke(app, ["benchmark-demo", "--params", str(params)])
+    assert result.exit_code == 2 and "unknown key(s) ['n_prompt']" in result.output

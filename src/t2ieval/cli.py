@@ -289,7 +289,7 @@ def benchmark_demo(
     params: str | None = typer.Option(None, "--params", help="YAML file with a `demo` section "
                                       "(e.g. leaderboard/params.yaml); default: the built-in "
                                       "demo."),
-    n_prompts: int | None = typer.Option(None, "--prompts", min=1, help="Override the number "
+    n_prompts: int | None = typer.Option(None, "--n-prompts", min=1, help="Override the number "
                                          "of prompts."),
     seed: int | None = typer.Option(None, "--seed", help="Override the demo's seed."),
     check: str | None = typer.Option(None, "--check", help="Render nothing: say whether this "
