@@ -14,7 +14,7 @@ RUN := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
 UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --generate-hashes --no-header \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28 -c $(CONSTRAINTS)
 
-.PHONY: install lock repro test lint format seeds bench serve clean
+.PHONY: install lock repro test lint format seeds bench serve clean leaderboard
 
 $(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,17 @@ seeds: install
 bench: install
 	$(RUN) $(BIN)/python benchmarks/entropy.py
 	$(RUN) $(BIN)/python benchmarks/serve.py
+
+# The embedded leaderboard, after `make repro`: the synthetic renderer as generators of known
+# fidelity, ranked by the registered model with 95 % intervals; FID/KID/IS/CLIPScore labelled with
+# their feature space. A DVC project of its own (leaderboard/dvc.yaml, params.yaml): reruns only
+# when the model, the code or the params change. Prints the leaderboard; files in leaderboard/out,
+# and one MLflow run in experiment t2ieval-benchmark.
+leaderboard: install
+	@test -d models/clip || { echo "make leaderboard ranks with the pipeline's model: run make repro first" >&2; exit 2; }
+	cd leaderboard && $(RUN) $(CURDIR)/$(BIN)/dvc repro
+	@cat leaderboard/out/leaderboard.txt
+	-@$(RUN) $(BIN)/t2ieval benchmark-demo --params leaderboard/params.yaml --check leaderboard/out/leaderboard.csv
 
 serve: install
 	$(RUN) $(BIN)/mlflow models serve -m models:/t2ieval@champion --env-manager local -h 127.0.0.1 -p 5001

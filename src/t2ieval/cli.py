@@ -246,5 +246,133 @@ def score_batch(
     typer.echo(json.dumps(summary, indent=2))
 
 
+@app.command()
+def benchmark(
+    out: str = typer.Option(..., "--out", help="Folder for the leaderboard (CSV, JSON, text, "
+                            "chart, per-image scores, metrics.json)."),
+    manifest: str | None = typer.Option(None, "--manifest", help="CSV/JSONL of generated "
+                                        "images: generator, prompt, image[, prompt_id, "
+                                        "category, seed]; paths relative to its folder."),
+    folder: str | None = typer.Option(None, "--folder", help="Or a folder layout "
+                                      "<folder>/<generator>/<prompt_id>_<seed>.png ..."),
+    prompts: str | None = typer.Option(None, "--prompts", help="... with its prompts file "
+                                       "(prompt_id, prompt[, category])."),
+    image_root: str | None = typer.Option(None, "--image-root", help="Folder the manifest's "
+                                          "relative image paths start from (default: its "
+                                          "folder)."),
+    reference: str | None = typer.Option(None, "--reference", help="Folder of reference "
+                                         "(real) images: FID and KID need it."),
+    model: str = typer.Option("models:/t2ieval@champion", "--model", "-m", help=_MODEL_HELP),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="Tracking URI of the "
+                                            "model and of the run (default: "
+                                            "MLFLOW_TRACKING_URI, else <root>/mlflow.db)."),
+    root: str = typer.Option(".", "--root", help="Project root: its mlflow.db is the default "
+                             "store, its git commit tags the run."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    features: str = typer.Option("auto", "--features", help="FID/KID/IS features: auto "
+                                 "(Inception where its weights are on disk, else the model's "
+                                 "CLIP tower) | inception | clip."),
+    inception_weights: str | None = typer.Option(None, "--inception-weights", help="Local "
+                                                 "Inception-v3 weights file (torch-fidelity's "
+                                                 "FID weights)."),
+    no_distribution: bool = typer.Option(False, "--no-distribution", help="Skip FID, KID, IS "
+                                         "and CLIPScore."),
+    on_error: str = typer.Option("fail", "--on-error", help="fail: list every bad row and stop "
+                                 "| skip: drop bad rows, count them."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=1, help="Bootstrap resamples of "
+                                  "the prompts."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the bootstrap and KID's subsets."),
+    prior: float = typer.Option(0.01, "--prior", min=0.0, help="Precision of the Gaussian "
+                                "prior on each Bradley-Terry strength."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per model call."),
+    spark_master: str | None = typer.Option(None, "--spark-master", help="Score on Spark "
+                                            "(local[*], spark://...) through score-batch's "
+                                            "path instead of in this process."),
+    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log an MLflow run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Rank text-to-image generators on one prompt suite: Bradley-Terry strengths with
+    bootstrap intervals over prompts, win rates, mean scores, FID/KID/IS/CLIPScore."""
+    import json
+    from pathlib import Path
+
+    from mlflow.exceptions import MlflowException
+
+    from t2ieval.benchmark.features import ExtractorUnavailable
+    from t2ieval.benchmark.run import BenchmarkConfig, run_benchmark
+    from t2ieval.data.manifest import ManifestError
+    from t2ieval.images import ImageError
+
+    opt = (lambda v: None if v is None else Path(v))  # noqa: E731
+    try:
+        cfg = BenchmarkConfig(
+            out=Path(out), manifest=opt(manifest), folder=opt(folder), prompts=opt(prompts),
+            image_root=opt(image_root), reference=opt(reference), model=model,
+            tracking_uri=tracking_uri, root=Path(root), device=device, features=features,
+            inception_weights=opt(inception_weights), distribution=not no_distribution,
+            on_error=on_error, batch_size=batch_size, n_bootstrap=bootstrap, seed=seed,
+            prior=prior, spark_master=spark_master, log_mlflow=not no_mlflow)
+        result = run_benchmark(cfg)
+    except (ManifestError, ExtractorUnavailable, ImageError, MlflowException, OSError,
+            ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    where = {k: str(v) for k, v in result.files.items()}
+    if as_json:
+        typer.echo(json.dumps({**result.summary, "model_used": result.model.to_dict(),
+                               "mlflow_run_id": result.run_id, "files": where}, indent=2))
+        return
+    typer.echo(result.files["leaderboard_txt"].read_text(encoding="utf-8"), nl=False)
+    used = result.model
+    typer.echo(f"model used: {used.loaded_uri}" + (f" ({used.uri})" if used.uri != used.loaded_uri
+                                                     else ""))
+    if result.run_id:
+        typer.echo(f"MLflow run {result.run_id} (experiment t2ieval-benchmark)")
+    typer.echo(f"files: {Path(out)}/ ({', '.join(p.name for p in result.files.values())})")
+
+
+@app.command("benchmark-demo")
+def benchmark_demo(
+    out: str = typer.Option("demo", "--out", help="Folder to render into (images/, reference/, "
+                            "manifest.csv, prompts.csv, truth.csv)."),
+    params: str | None = typer.Option(None, "--params", help="YAML file with a `demo` section "
+                                      "(e.g. leaderboard/params.yaml); default: the built-in "
+                                      "demo."),
+    n_prompts: int | None = typer.Option(None, "--n-prompts", min=1, help="Override the number "
+                                         "of prompts."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the demo's seed."),
+    check: str | None = typer.Option(None, "--check", help="Render nothing: say whether this "
+                                     "leaderboard.csv ranks the demo's generators in their "
+                                     "known order with intervals apart (exit 1 if not)."),
+) -> None:
+    """Render the embedded demo: the synthetic renderer as generators of known fidelity."""
+    import dataclasses
+    import json
+
+    import pandas as pd
+
+    from t2ieval.benchmark.demo import DemoParams, check_known_order, load_demo_params, render_demo
+
+    try:
+        demo = load_demo_params(params) if params else DemoParams()
+        changes = {k: v for k, v in (("n_prompts", n_prompts), ("seed", seed)) if v is not None}
+        demo = dataclasses.replace(demo, **changes)
+        verdict = check_known_order(pd.read_csv(check), demo) if check else None
+    except (OSError, ValueError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    if verdict is None:
+        typer.echo(json.dumps(render_demo(out, demo), indent=2))
+        return
+    known = " > ".join(verdict["expected_order"])
+    typer.echo(f"known order {known}: "
+               + ("reproduced" if verdict["known_order"] else
+                  f"NOT reproduced (got {' > '.join(verdict['order'])})")
+               + ("; neighbours' intervals do not overlap" if verdict["intervals_apart"] else
+                  "; some neighbours' intervals overlap"))
+    if not verdict["known_order"]:
+        raise typer.Exit(code=1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
