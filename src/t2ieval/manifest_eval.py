@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from tqdm import tqdm
 
-from t2ieval.data.manifest import (ManifestError, ManifestRow, RowProblem, check_rows, is_blank,
+from t2ieval.data.manifest import (ManifestError, ManifestRow, RowProblem, check_rows, image_problem,
+                                   is_blank,
                                    read_manifest)
 from t2ieval.data.split import prompt_key
 from t2ieval.images import ImageError, load_image
@@ -72,13 +73,6 @@ class EvalRun:
     result: pd.DataFrame
 
 
-def _image_problem(row: int, field: str, exc: ImageError) -> RowProblem:
-    message = str(exc)
-    reason = "missing_file" if "no such file" in message or "not a file" in message \
-        else "bad_image"
-    return RowProblem(row, field, reason, message)
-
-
 def _category(checked: ManifestRow) -> str:
     value = checked.extra.get("category")
     return "unknown" if is_blank(value) else str(value).strip()
@@ -103,7 +97,7 @@ def _score(evaluator: Evaluator, rows: list[ManifestRow], batch_size: int, on_er
                     except ImageError as exc:
                         images[path] = exc
                 if isinstance(images[path], ImageError):
-                    bad.append(_image_problem(checked.row, field, images[path]))
+                    bad.append(image_problem(checked.row, field, images[path]))
                 else:
                     loaded.append(images[path])
             if bad:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from t2ieval.data.manifest import ManifestError, RowProblem, _image_problem, is_blank, read_manifest
+from t2ieval.data.manifest import ManifestError, RowProblem, image_problem, is_blank, read_manifest
 from t2ieval.data.split import prompt_key
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, load_image
 
@@ -170,7 +170,7 @@ def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
                     digests[path] = exc
             found = digests[path]
             if isinstance(found, ImageError):
-                bad = _image_problem(idx, "image", found)
+                bad = image_problem(idx, "image", found)
                 row_problems.append(RowProblem(bad.row, bad.field, bad.reason,
                                                where + bad.message))
         if row_problems:
@@ -301,7 +301,7 @@ def read_reference(folder: str | Path, on_error: str = "fail",
         try:
             _digest(str(file), max_pixels)
         except ImageError as exc:
-            problems.append(_image_problem(idx, "image", exc))
+            problems.append(image_problem(idx, "image", exc))
             continue
         paths.append(str(file.resolve()))
     if problems and on_error == "fail":

@@ -233,7 +233,9 @@ def check_rows(path: str | Path, frame: pd.DataFrame, image_root: str | Path | N
     return rows
 
 
-def _image_problem(row: int, fld: str, exc: ImageError) -> RowProblem:
+def image_problem(row: int, fld: str, exc: ImageError) -> RowProblem:
+    """The :class:`RowProblem` of an image that failed to load, its reason classified as
+    ``missing_file``, ``too_large`` or ``bad_image``."""
     msg = str(exc)
     reason = ("missing_file" if "no such file" in msg or "not a file" in msg
               else "too_large" if "over the limit" in msg or "too large" in msg
@@ -275,7 +277,7 @@ def import_manifest(path: str | Path, out_dir: str | Path, max_pixels: int,
                 try:
                     img = load_image(src, max_pixels=max_pixels)
                 except ImageError as exc:
-                    row_problems.append(_image_problem(checked.row, fld, exc))
+                    row_problems.append(image_problem(checked.row, fld, exc))
                     continue
                 digest = hashlib.sha1(img.tobytes() + repr(img.size).encode()).hexdigest()[:20]
                 name = f"{digest}.png"
