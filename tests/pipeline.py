@@ -80,3 +80,15 @@ def make_tiny_project(dest: Path) -> Path:
     run(["git", "commit", "-qm", "tiny project"], project)
     run([str(BIN / "dvc"), "repro"], project)
     return project
+
+
+def link_venv(project: Path) -> None:
+    """Put the test's venv at ``project/.venv``, as ``make`` leaves it, with the install stamp
+    newer than what it was made from (a copy keeps the source files' times, which an edit after
+    the last install would leave newer, and ``make`` would then reinstall)."""
+    (project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    stamp = Path(sys.prefix) / ".installed"
+    if stamp.is_file():
+        past = stamp.stat().st_mtime - 1
+        for name in ("pyproject.toml", "requirements/dev.lock"):
+            os.utime(project / name, (past, past))

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -25,7 +24,7 @@ from typer.testing import CliRunner
 from t2ieval.cli import app
 
 from helpers import SRC, imported_files
-from pipeline import BIN, ROOT, env, run
+from pipeline import BIN, ROOT, env, link_venv, run
 
 TEST_GENERATORS = [{"name": "clean", "violation_rate": 0.05, "degradation_rate": 0.0},
                    {"name": "sloppy", "violation_rate": 0.25, "degradation_rate": 0.5},
@@ -57,13 +56,7 @@ def bench_project(tiny_project, tmp_path_factory) -> Path:
     params["demo"].update(n_prompts=30, image_size=96, generators=TEST_GENERATORS)
     params["benchmark"]["n_bootstrap"] = 500
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    # as after `make`: the test's venv at .venv, its install stamp newer than what it was made of
-    (project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    stamp = Path(sys.prefix) / ".installed"
-    if stamp.is_file():
-        past = stamp.stat().st_mtime - 1
-        for name in ("pyproject.toml", "requirements/dev.lock"):
-            os.utime(project / name, (past, past))
+    link_venv(project)
     out = run_in(project, ["make", "leaderboard"], project)
     (project / "make_leaderboard.txt").write_text(out.stdout)
     return project

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import BIN, ROOT, env, run
+from pipeline import BIN, ROOT, env, link_venv, run
 
 pytestmark = pytest.mark.slow
 
@@ -124,14 +124,7 @@ def readme_project(tiny_project, tmp_path_factory):
     project = tmp_path_factory.mktemp("readme") / "project"
     shutil.copytree(tiny_project, project, symlinks=True,
                     ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "mlartifacts"))
-    (project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    # as after `make`: the install stamp is newer than what it was made from (the copy keeps the
-    # source files' times, which an edit after the last install would leave newer)
-    stamp = Path(sys.prefix) / ".installed"
-    if stamp.is_file():
-        past = stamp.stat().st_mtime - 1
-        for name in ("pyproject.toml", "requirements/dev.lock"):
-            os.utime(project / name, (past, past))
+    link_venv(project)
     run([str(BIN / "dvc"), "repro", "--force", "--single-item", "evaluate"], project)
     return project
 

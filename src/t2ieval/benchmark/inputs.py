@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from t2ieval.data.manifest import ManifestError, RowProblem, image_problem, is_blank, read_manifest
+from t2ieval.data.manifest import (ManifestError, RowProblem, image_problem, is_blank,
+                                   reason_counts), read_manifest
 from t2ieval.data.split import prompt_key
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, load_image
 
@@ -68,10 +69,7 @@ class GeneratedImages:
     @property
     def skip_reasons(self) -> dict[str, int]:
         """How many rows were skipped for each reason (a row may have several)."""
-        rows_by_reason: dict[str, set[int]] = {}
-        for p in self.problems:
-            rows_by_reason.setdefault(p.reason, set()).add(p.row)
-        return {k: len(v) for k, v in sorted(rows_by_reason.items())}
+        return reason_counts(self.problems)
 
 
 def _text(value: object) -> str:

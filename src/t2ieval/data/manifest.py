@@ -72,10 +72,16 @@ class ImportResult:
 
     @property
     def skip_reasons(self) -> dict[str, int]:
-        rows_by_reason: dict[str, set[int]] = {}
-        for p in self.problems:
-            rows_by_reason.setdefault(p.reason, set()).add(p.row)
-        return {k: len(v) for k, v in sorted(rows_by_reason.items())}
+        return reason_counts(self.problems)
+
+
+def reason_counts(problems: list[RowProblem]) -> dict[str, int]:
+    """How many rows were set aside for each reason (a row with several problems counts once
+    per reason), sorted by reason."""
+    rows_by_reason: dict[str, set[int]] = {}
+    for p in problems:
+        rows_by_reason.setdefault(p.reason, set()).add(p.row)
+    return {k: len(v) for k, v in sorted(rows_by_reason.items())}
 
 
 def read_manifest(path: str | Path, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
