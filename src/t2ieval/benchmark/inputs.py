@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from t2ieval.data.manifest import (ManifestError, RowProblem, image_problem, is_blank,
-                                   reason_counts), read_manifest
+                                   read_manifest, reason_counts)
 from t2ieval.data.split import prompt_key
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, load_image
 
