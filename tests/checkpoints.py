@@ -8,10 +8,20 @@ open_clip checkpoint file), so tests and benchmarks exercise every real loading 
 ``size="real"`` gives the published configurations (ViLT-B/32 at 384 px with BERT's 30,522-token
 vocabulary and VQAv2's 3,129 answers; BLIP-VQA base; open_clip ``ViT-B-32``); ``size="tiny"``
 keeps the same layout with small widths so that a pipeline test runs in seconds.
+
+As a script it writes all three into a folder, for benchmarks and for users trying the real
+loading paths offline::
+
+    python tests/checkpoints.py OUT_DIR [--size real|tiny] [--seed 0]
+
+which leaves ``OUT_DIR/clip/open_clip_model.safetensors`` (use with ``finetune_clip.model``
+set to the printed architecture), ``OUT_DIR/vilt/`` and ``OUT_DIR/blip/`` (``vqa.model``).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -21,6 +31,12 @@ import torch
 VQA_ANSWERS = 3129
 YES_ID, NO_ID = 3, 9
 BERT_VOCAB = 30522
+
+#: open_clip architecture of :func:`write_open_clip` per size (``t2i-micro`` is the repository's
+#: own config in ``src/t2ieval/configs/open_clip``, registered by ``t2ieval.clip.model``)
+CLIP_ARCHITECTURES = {"real": "ViT-B-32", "tiny": "t2i-micro"}
+#: the file name open_clip's published Hugging Face checkpoints use for safetensors weights
+OPEN_CLIP_FILE = "open_clip_model.safetensors"
 
 WORDS = ("a an the is are there any can you find of to left right above below on in red blue "
          "green yellow orange purple white black circle circles square squares star stars "
@@ -54,8 +70,7 @@ def _answer_labels(n: int) -> dict[int, str]:
 
 def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """A ``ViltForQuestionAnswering`` folder like ``dandelin/vilt-b32-finetuned-vqa``."""
-    from transformers import (ViltConfig, ViltForQuestionAnswering, ViltImageProcessor,
-                              ViltProcessor)
+    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
 
     folder = Path(folder)
     labels = _answer_labels(VQA_ANSWERS)
@@ -85,8 +100,7 @@ def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
 
 def write_blip(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """A ``BlipForQuestionAnswering`` folder like ``Salesforce/blip-vqa-base``."""
-    from transformers import (BlipConfig, BlipForQuestionAnswering, BlipImageProcessor,
-                              BlipProcessor)
+    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
 
     folder = Path(folder)
     tokenizer = bert_tokenizer(BERT_VOCAB if size == "real" else 400)
@@ -113,3 +127,59 @@ def write_blip(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder
+
+
+def write_open_clip(path: str | Path, size: str = "real", seed: int = 0) -> Path:
+    """An open_clip checkpoint FILE with random weights, as the published ones are shipped.
+
+    ``size="real"`` is ``ViT-B-32`` (151M parameters), ``"tiny"`` the repository's ``t2i-micro``
+    (:data:`CLIP_ARCHITECTURES`). ``path`` is the file to write, or a folder to write
+    :data:`OPEN_CLIP_FILE` into. The file is the model's plain ``state_dict`` in safetensors, the
+    layout of e.g. ``laion/CLIP-ViT-B-32-laion2B-s34B-b79K``'s ``open_clip_model.safetensors``:
+    ``open_clip.create_model(architecture, pretrained=<file>)`` loads it, and so does
+    ``finetune_clip.pretrained: <file>``. Returns the file's path.
+    """
+    import open_clip
+    from safetensors.torch import save_file
+
+    from t2ieval.clip.model import register_configs
+
+    if size not in CLIP_ARCHITECTURES:
+        raise ValueError(f"size must be one of {sorted(CLIP_ARCHITECTURES)}, got {size!r}")
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / OPEN_CLIP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    register_configs()
+    torch.manual_seed(seed)
+    model = open_clip.create_model(CLIP_ARCHITECTURES[size], pretrained=None)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "pt"})
+    return path
+
+
+def write_all(out_dir: str | Path, size: str = "real", seed: int = 0) -> dict[str, Path]:
+    """``out_dir/clip/<OPEN_CLIP_FILE>``, ``out_dir/vilt/`` and ``out_dir/blip/``."""
+    out = Path(out_dir)
+    return {"clip": write_open_clip(out / "clip" / OPEN_CLIP_FILE, size=size, seed=seed),
+            "vilt": write_vilt(out / "vilt", size=size, seed=seed),
+            "blip": write_blip(out / "blip", size=size, seed=seed)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python tests/checkpoints.py OUT_DIR [--size real|tiny] [--seed N]``."""
+    parser = argparse.ArgumentParser(description="Write random-weight open_clip, ViLT and BLIP "
+                                     "VQA checkpoints in their real file layouts.")
+    parser.add_argument("out_dir")
+    parser.add_argument("--size", choices=("real", "tiny"), default="real")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    written = write_all(args.out_dir, size=args.size, seed=args.seed)
+    print(f"finetune_clip.model: {CLIP_ARCHITECTURES[args.size]}")
+    print(f"finetune_clip.pretrained: {written['clip']}")
+    print(f"vqa.model: {written['vilt']}   (or {written['blip']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
