@@ -41,7 +41,7 @@ OPEN_CLIP_FILE = "open_clip_model.safetensors"
 WORDS = ("a an the is are there any can you find of to left right above below on in red blue "
          "green yellow orange purple white black circle circles square squares star stars "
          "triangle heart cross one two three four sketch photo cat dog car person drawing "
-         "placed next under over").split()
+         "placed next under over yes no").split()
 
 
 def bert_tokenizer(vocab_size: int):
