@@ -392,8 +392,10 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path, checkpoints: dict[
     result: dict = {"kind": kind}
     print(f"[{kind}] serving {args.requests} requests ...", flush=True)
     result["served"] = served(model_uri, uri, images, args.requests)
+    print(f"[{kind}] served: {_brief(result['served'])}", flush=True)
     print(f"[{kind}] Python API on {args.api_pairs} pairs ...", flush=True)
     result["api"] = api(artifacts, images, args.api_pairs, device, args.repeats)
+    print(f"[{kind}] API: {_brief(result['api'])}", flush=True)
     from t2ieval.scaling.spark import ensure_java
 
     if not args.no_spark:
@@ -402,6 +404,7 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path, checkpoints: dict[
         manifest = write_manifest(work / kind, images, args.spark_pairs)
         result["spark"] = spark(model_uri, uri, manifest, args.spark_pairs,
                                 work / kind / "scored.parquet")
+        print(f"[{kind}] Spark: {_brief(result['spark'])}", flush=True)
     print(f"[{kind}] the floor ...", flush=True)
     from t2ieval.vqa.parse import parse_prompts
     from t2ieval.vqa.questions import make_questions
@@ -411,7 +414,14 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path, checkpoints: dict[
     result["floor"] = floor(kind, checkpoints, clip_arch, images, questions, device,
                             args.repeats)
     result["questions_per_image"] = len(questions)
+    print(f"[{kind}] floor: {_brief(result['floor'].__dict__)}", flush=True)
     return result
+
+
+def _brief(values: dict) -> str:
+    """A one-line view of a result, lists and rows left out (progress output)."""
+    return ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in values.items() if not isinstance(v, (list, dict)))
 
 
 def print_table(results: list[dict], device: str, args: argparse.Namespace) -> None:
