@@ -79,6 +79,7 @@ class VqaParams(TrainSettings):
     train_embedded: bool = True
     infer_batch_size: int = 64
     max_questions_per_image: int = 12
+    quantize: Literal["none", "int8"] = "none"  # CPU int8 dynamic quantisation of Linear layers
 
     def train_settings(self) -> TrainSettings:
         """The training settings alone, as the library takes them."""

@@ -25,8 +25,8 @@ from t2ieval.data.scenes import Scene, scene_facts
 from t2ieval.metrics import accuracy_report
 from t2ieval.runtime import seed_everything
 from t2ieval.io import write_json
-from t2ieval.vqa.model import (EMBEDDED_MODELS, VqaModel, build_embedded_model, load_vqa_model,
-                               save_vqa)
+from t2ieval.vqa.model import (EMBEDDED_MODELS, QUANTIZE_MODES, VqaModel, build_embedded_model,
+                               load_vqa_model, save_vqa)
 from t2ieval.batching import pair_scores, score_image_table
 from t2ieval.vqa.score import SCORER_SETTINGS, VqaScorer, scorer_enabled
 from t2ieval.vqa.settings import TrainSettings
@@ -161,13 +161,18 @@ def train_stage(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled: 
                   model: str, kind: str, device, settings: TrainSettings, seed: int,
                   train_embedded: bool,
                   max_questions: int, out_dir: Path, load: Callable[[str], Image.Image],
-                  scenes: dict[str, Scene] | None = None) -> VqaModelResult:
+                  scenes: dict[str, Scene] | None = None,
+                  quantize: str = "none") -> VqaModelResult:
     """The ``train_vqa`` stage: train the embedded ViLT or export ``model``, into ``out_dir``.
 
     ``out_dir`` always ends up holding :data:`SCORER_SETTINGS` (how the model is to be used,
     ``enabled: false`` when the D-branch is off) and, when on, the model in its
-    ``save_pretrained`` form, so that scoring and the served model need no hub.
+    ``save_pretrained`` form, so that scoring and the served model need no hub. The settings
+    hold the question cap and ``quantize`` (``none`` or ``int8``), which every scorer loaded from
+    the folder applies (``score_vqa``, the served model, Spark); the saved weights stay fp32.
     """
+    if quantize not in QUANTIZE_MODES:
+        raise VqaStageError(f"vqa.quantize must be one of {list(QUANTIZE_MODES)}, got {quantize!r}")
     _reset_dir(out_dir)
     if not enabled:
         write_json(out_dir / SCORER_SETTINGS, {"enabled": False})
@@ -187,7 +192,8 @@ def train_stage(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled: 
     save_vqa(vqa, out_dir)
     write_json(out_dir / SCORER_SETTINGS,
                {"enabled": True, "source": str(model), "kind": vqa.kind,
-                "max_questions": max_questions, "fingerprint": vqa.fingerprint})
+                "max_questions": max_questions, "quantize": quantize,
+                "fingerprint": vqa.fingerprint})
     metrics: dict[str, float | int | str | None] = {
         "d_branch": "on", "kind": vqa.kind, "trained": bool(history),
         "model_parameters": int(sum(p.numel() for p in vqa.model.parameters()))}

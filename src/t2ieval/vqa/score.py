@@ -53,6 +53,7 @@ class VqaScorer:
 
     def __init__(self, vqa: VqaModel, batch_size: int = 64,
                  max_questions: int | None = DEFAULT_MAX_QUESTIONS, progress: bool = False):
+        """Wrap ``vqa``; rows are answered in batches of ``batch_size`` (image, question) rows."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.vqa = vqa
@@ -66,11 +67,14 @@ class VqaScorer:
     @classmethod
     def load(cls, model_dir_or_name: str | Path, device: str = "auto", kind: Kind = "auto",
              batch_size: int = 64,
-             max_questions: int | None | object = _UNSET) -> "VqaScorer":
+             max_questions: int | None | object = _UNSET,
+             quantize: str | None = None) -> VqaScorer:
         """Load a VQA model once (local folder or hub name) and wrap it in a scorer.
 
         A folder written by the ``train_vqa`` stage also holds :data:`SCORER_SETTINGS`; its
         question cap is used unless ``max_questions`` is given (None: no cap). Default cap: 12.
+        Likewise its ``quantize`` (``none`` | ``int8``: :meth:`VqaModel.quantize`) unless
+        ``quantize`` is given; default ``none``.
         A folder whose settings say the D-branch is off raises :class:`VqaModelError`.
         """
         settings = Path(model_dir_or_name) / SCORER_SETTINGS
@@ -81,6 +85,7 @@ class VqaScorer:
         vqa = load_vqa_model(model_dir_or_name, kind=kind, device=device)
         if max_questions is _UNSET:
             max_questions = saved.get("max_questions", DEFAULT_MAX_QUESTIONS)
+        vqa.quantize(quantize if quantize is not None else saved.get("quantize", "none"))
         return cls(vqa, batch_size=batch_size, max_questions=max_questions)
 
     # ---- questions
