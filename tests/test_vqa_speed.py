@@ -214,3 +214,16 @@ def test_bad_quantize_values_are_refused(tmp_path, blip):
         train_stage(None, None, enabled=True, model="x", kind="auto", device=torch.device("cpu"),
                     settings=TrainSettings(), seed=0, train_embedded=False, max_questions=5,
                     out_dir=tmp_path / "m", load=Image.open, quantize="int4")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 autocast runs on CUDA only")
+def test_cuda_runs_in_bf16_autocast_close_to_fp32(vilt_folder, tmp_path):
+    for folder in (vilt_folder, write_blip(tmp_path / "b", size="tiny")):
+        cpu = load_vqa_model(folder, device="cpu")
+        gpu = load_vqa_model(folder, device="cuda")
+        images = _images(2)
+        idx, questions = _rows(2)
+        p_cpu = cpu.yes_probability(cpu.encode_images(images), idx, questions)
+        p_gpu = gpu.yes_probability(gpu.encode_images(images), idx, questions)
+        assert np.abs(p_cpu - p_gpu).max() < 0.02
+        assert gpu.quantize("int8").quantized == "none"  # int8 is CPU-only: left as it is
