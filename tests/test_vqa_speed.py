@@ -227,3 +227,14 @@ def test_cuda_runs_in_bf16_autocast_close_to_fp32(vilt_folder, tmp_path):
         p_gpu = gpu.yes_probability(gpu.encode_images(images), idx, questions)
         assert np.abs(p_cpu - p_gpu).max() < 0.02
         assert gpu.quantize("int8").quantized == "none"  # int8 is CPU-only: left as it is
+
+
+def test_blip_batched_answers_equal_one_by_one_whatever_the_padding(blip):
+    """transformers' BLIP drops the decoder's cross-attention mask: without decoding by length,
+    a short question's answer changed with the longest question of its batch."""
+    image = _images(1)
+    questions = ["is there a star?", "is the circle to the left of the square or of the star?"]
+    pixels = blip.encode_images(image)
+    together = blip.yes_probability(pixels, [0, 0], questions)
+    alone = [blip.yes_probability(pixels, [0], [q])[0] for q in questions]
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-7)

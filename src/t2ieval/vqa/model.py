@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "vqa"
 EMBEDDED_MODELS: tuple[str, ...] = ("t2i-tiny-vilt",)
-YES_NO_METHOD = "softmax-yes-no-v1"  # part of every fingerprint: change it when P(yes) changes
+YES_NO_METHOD = "softmax-yes-no-v2"  # part of every fingerprint: change it when P(yes) changes
+# v2: BLIP decodes each question without its batch's padding (v1 let padding reach the decoder)
 Kind = Literal["auto", "vilt", "blip"]
 Quantize = Literal["none", "int8"]
 QUANTIZE_MODES: tuple[str, ...] = ("none", "int8")
@@ -459,6 +460,37 @@ class BlipVqa(VqaModel):
                         "image keys and values are projected once per question", self.source)
         super().__post_init__()
 
+    def _answer_yes(self, question_embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """P(yes) from the decoder's log-likelihoods of "yes" and "no" after each question.
+
+        transformers' BLIP text model drops the cross-attention mask (``BlipTextAttention``
+        does not pass ``encoder_attention_mask`` on), so the decoder would attend to a padded
+        question's padding and a question's answer would depend on the longest question of its
+        batch. Questions are therefore decoded in groups of equal real length, each cut to that
+        length: no padding reaches the decoder, and batched answers equal one-by-one answers.
+        """
+        m = self.model
+        n, n_answers = len(question_embeds), self.answer_ids.shape[0]
+        lengths = mask.sum(-1)
+        p = torch.empty(n, dtype=torch.float32, device=self.device)
+        for length in torch.unique(lengths).tolist():
+            rows = (lengths == length).nonzero().flatten()
+            k = len(rows)
+            dec_ids = self.answer_ids.to(self.device).repeat(k, 1)              # [k*2, T]
+            dec_mask = self.answer_mask.to(self.device).repeat(k, 1)
+            enc = question_embeds.index_select(0, rows)[:, :length]
+            enc = enc.repeat_interleave(n_answers, dim=0)
+            enc_mask = torch.ones(enc.shape[:2], dtype=torch.long, device=self.device)
+            logits = m.text_decoder(input_ids=dec_ids, attention_mask=dec_mask,
+                                    encoder_hidden_states=enc, encoder_attention_mask=enc_mask,
+                                    use_cache=False, return_logits=True)        # [k*2, T-1, V]
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            target = dec_ids[:, 1:]
+            token_ll = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * dec_mask[:, 1:]
+            ll = token_ll.sum(-1).view(k, n_answers)
+            p[rows] = torch.sigmoid(ll[:, 0] - ll[:, 1])
+        return p
+
     def _encode_questions(self, images: torch.Tensor, idx: torch.Tensor,
                           text: dict[str, torch.Tensor]) -> torch.Tensor:
         """The text encoder's output for each question over its image's tokens ``images[idx]``."""
@@ -498,19 +530,7 @@ class BlipVqa(VqaModel):
             idx = torch.as_tensor(list(image_index), dtype=torch.long, device=self.device)
             text = self._encode_text(questions)
             question_embeds = self._encode_questions(images, idx, text)
-            n, n_answers = len(questions), self.answer_ids.shape[0]
-            dec_ids = self.answer_ids.to(self.device).repeat(n, 1)            # [n*2, T]
-            dec_mask = self.answer_mask.to(self.device).repeat(n, 1)
-            enc = question_embeds.repeat_interleave(n_answers, dim=0)
-            enc_mask = text["attention_mask"].repeat_interleave(n_answers, dim=0)
-            logits = m.text_decoder(input_ids=dec_ids, attention_mask=dec_mask,
-                                    encoder_hidden_states=enc, encoder_attention_mask=enc_mask,
-                                    use_cache=False, return_logits=True)        # [n*2, T-1, V]
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            target = dec_ids[:, 1:]
-            token_ll = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * dec_mask[:, 1:]
-            ll = token_ll.sum(-1).view(n, n_answers)
-            p = torch.sigmoid(ll[:, 0] - ll[:, 1])
+            p = self._answer_yes(question_embeds, text["attention_mask"])
         self.n_forward += 1
         return p.cpu().numpy().astype(np.float64)
 
