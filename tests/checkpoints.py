@@ -22,10 +22,12 @@ VQA_ANSWERS = 3129
 YES_ID, NO_ID = 3, 9
 BERT_VOCAB = 30522
 
-WORDS = ("a an the is are there any can you find of to left right above below on in red blue "
-         "green yellow orange purple white black circle circles square squares star stars "
-         "triangle heart cross one two three four sketch photo cat dog car person drawing "
-         "placed next under over").split()
+WORDS = (
+    "a an the is are there any can you find of to left right above below on in red blue "
+    "green yellow orange purple white black circle circles square squares star stars "
+    "triangle heart cross one two three four sketch photo cat dog car person drawing "
+    "placed next under over"
+).split()
 
 
 def bert_tokenizer(vocab_size: int):
@@ -54,8 +56,7 @@ def _answer_labels(n: int) -> dict[int, str]:
 
 def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """A ``ViltForQuestionAnswering`` folder like ``dandelin/vilt-b32-finetuned-vqa``."""
-    from transformers import (ViltConfig, ViltForQuestionAnswering, ViltImageProcessor,
-                              ViltProcessor)
+    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
 
     folder = Path(folder)
     labels = _answer_labels(VQA_ANSWERS)
@@ -63,10 +64,17 @@ def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
         config = ViltConfig(id2label=labels, label2id={v: k for k, v in labels.items()})
         image_size = 384
     elif size == "tiny":
-        config = ViltConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                            intermediate_size=64, image_size=64, patch_size=16,
-                            max_position_embeddings=40, id2label=labels,
-                            label2id={v: k for k, v in labels.items()})
+        config = ViltConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=64,
+            patch_size=16,
+            max_position_embeddings=40,
+            id2label=labels,
+            label2id={v: k for k, v in labels.items()},
+        )
         image_size = 64
     else:
         raise ValueError(f"size must be tiny or real, got {size!r}")
@@ -75,9 +83,11 @@ def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = ViltForQuestionAnswering(config)
     processor = ViltProcessor(
-        image_processor=ViltImageProcessor(size={"shortest_edge": image_size},
-                                           size_divisor=config.patch_size),
-        tokenizer=tokenizer)
+        image_processor=ViltImageProcessor(
+            size={"shortest_edge": image_size}, size_divisor=config.patch_size
+        ),
+        tokenizer=tokenizer,
+    )
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder
@@ -85,23 +95,38 @@ def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
 
 def write_blip(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """A ``BlipForQuestionAnswering`` folder like ``Salesforce/blip-vqa-base``."""
-    from transformers import (BlipConfig, BlipForQuestionAnswering, BlipImageProcessor,
-                              BlipProcessor)
+    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
 
     folder = Path(folder)
     tokenizer = bert_tokenizer(BERT_VOCAB if size == "real" else 400)
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
-    special = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.convert_tokens_to_ids("[DEC]"),
-                   pad_token_id=tokenizer.pad_token_id, sep_token_id=tokenizer.sep_token_id,
-                   eos_token_id=tokenizer.sep_token_id)
+    special = dict(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.convert_tokens_to_ids("[DEC]"),
+        pad_token_id=tokenizer.pad_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
     if size == "real":
         text, vision, image_size = dict(**special), dict(image_size=384), 384
     elif size == "tiny":
-        text = dict(hidden_size=32, encoder_hidden_size=32, intermediate_size=64,
-                    num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=40,
-                    **special)
-        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, image_size=64, patch_size=16)
+        text = dict(
+            hidden_size=32,
+            encoder_hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=40,
+            **special,
+        )
+        vision = dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=64,
+            patch_size=16,
+        )
         image_size = 64
     else:
         raise ValueError(f"size must be tiny or real, got {size!r}")
@@ -109,7 +134,8 @@ def write_blip(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     model = BlipForQuestionAnswering(BlipConfig(text_config=text, vision_config=vision))
     processor = BlipProcessor(
         image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}),
-        tokenizer=tokenizer)
+        tokenizer=tokenizer,
+    )
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder

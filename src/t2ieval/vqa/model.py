@@ -2,7 +2,8 @@
 
 Two families, both through transformers:
 
-* **ViLT** (``ViltForQuestionAnswering`` + ``ViltProcessor``), e.g. ``dandelin/vilt-b32-finetuned-vqa``
+* **ViLT** (``ViltForQuestionAnswering`` + ``ViltProcessor``),
+  e.g. ``dandelin/vilt-b32-finetuned-vqa``
   or the embedded ``t2i-tiny-vilt`` trained by the ``run_vqa`` stage. ViLT's head scores every
   answer of its vocabulary with an independent logit (it is trained with a per-label sigmoid).
   **Choice:** ``P(yes) = softmax over {yes, no}`` of the two logits, i.e.
@@ -38,7 +39,7 @@ import socket
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 from urllib.parse import urlparse
 
 import numpy as np
@@ -70,7 +71,9 @@ def load_embedded_spec(name: str) -> dict:
     """The embedded model's spec: ``config`` (ViltConfig), ``image_processor``, ``tokenizer``."""
     path = embedded_config_path(name)
     if path is None:
-        raise VqaModelError(f"{name!r} is not an embedded VQA model; known: {list(EMBEDDED_MODELS)}")
+        raise VqaModelError(
+            f"{name!r} is not an embedded VQA model; known: {list(EMBEDDED_MODELS)}"
+        )
     with path.open(encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -139,7 +142,7 @@ def detect_kind(source: str, kind: Kind = "auto") -> Literal["vilt", "blip"]:
     )
 
 
-def _hash_tensor(h: "hashlib._Hash", t: torch.Tensor) -> None:
+def _hash_tensor(h: hashlib._Hash, t: torch.Tensor) -> None:
     t = t.detach().to("cpu").contiguous()
     h.update(str(t.dtype).encode())
     h.update(str(tuple(t.shape)).encode())
@@ -242,14 +245,21 @@ class VqaModel:
     def _encode_text(self, questions: Sequence[str]) -> dict[str, torch.Tensor]:
         max_len = getattr(self.model.config, "max_position_embeddings", None)
         if max_len is None:
-            max_len = getattr(getattr(self.model.config, "text_config", None),
-                              "max_position_embeddings", 512)
-        enc = self.tokenizer(list(questions), padding="longest", truncation=True,
-                             max_length=int(max_len), return_tensors="pt")
+            max_len = getattr(
+                getattr(self.model.config, "text_config", None), "max_position_embeddings", 512
+            )
+        enc = self.tokenizer(
+            list(questions),
+            padding="longest",
+            truncation=True,
+            max_length=int(max_len),
+            return_tensors="pt",
+        )
         return {k: v.to(self.device) for k, v in enc.items()}
 
-    def yes_probability(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
-                        questions: Sequence[str]) -> np.ndarray:
+    def yes_probability(
+        self, pixels: dict[str, torch.Tensor], image_index: Sequence[int], questions: Sequence[str]
+    ) -> np.ndarray:
         """P(yes) for each question about image ``pixels[image_index[i]]`` (one forward pass)."""
         raise NotImplementedError
 
@@ -261,8 +271,9 @@ class VqaModel:
         return self.yes_probability(pixels, list(range(len(images))), questions)
 
 
-def fast_image_embeds(model: torch.nn.Module, pixel_values: torch.Tensor,
-                      pixel_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+def fast_image_embeds(
+    model: torch.nn.Module, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """ViLT's image tokens for unpadded images at the config's own grid, computed once per image.
 
     ``ViltEmbeddings.visual_embed`` loops over the batch in Python to interpolate position
@@ -303,13 +314,15 @@ class ViltVqa(VqaModel):
         self.yes_id, self.no_id = label2id["yes"], label2id["no"]
         super().__post_init__()
 
-    def logits(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
-               questions: Sequence[str]) -> torch.Tensor:
+    def logits(
+        self, pixels: dict[str, torch.Tensor], image_index: Sequence[int], questions: Sequence[str]
+    ) -> torch.Tensor:
         """Raw answer logits (kept differentiable: training uses this too)."""
         return self.logits_and_pooled(pixels, image_index, questions)[0]
 
-    def logits_and_pooled(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
-                          questions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits_and_pooled(
+        self, pixels: dict[str, torch.Tensor], image_index: Sequence[int], questions: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Answer logits and ViLT's pooled ``[CLS]`` output, which the answer head reads.
 
         Training puts an auxiliary head on the pooled output (see :mod:`t2ieval.vqa.train`).
@@ -535,8 +548,9 @@ class BlipVqa(VqaModel):
         return p.cpu().numpy().astype(np.float64)
 
 
-def load_vqa_model(name_or_path: str | Path, kind: Kind = "auto",
-                   device: str | torch.device = "auto") -> VqaModel:
+def load_vqa_model(
+    name_or_path: str | Path, kind: Kind = "auto", device: str | torch.device = "auto"
+) -> VqaModel:
     """Load a VQA model by local folder or hub name (``kind`` auto-detected from its config).
 
     The embedded name ``t2i-tiny-vilt`` has no weights of its own: it is trained by the
@@ -572,30 +586,36 @@ def load_vqa_model(name_or_path: str | Path, kind: Kind = "auto",
     return cls(kind=resolved, model=model, processor=processor, device=dev, source=source)
 
 
-def build_embedded_model(name: str, texts: Iterable[str], device: torch.device | str = "cpu",
-                         config_overrides: dict | None = None) -> ViltVqa:
+def build_embedded_model(
+    name: str,
+    texts: Iterable[str],
+    device: torch.device | str = "cpu",
+    config_overrides: dict | None = None,
+) -> ViltVqa:
     """A randomly initialised embedded ViLT with a vocabulary trained on ``texts``.
 
     ``config_overrides`` replaces ``ViltConfig`` fields of the spec (tests use a smaller model).
     """
-    from transformers import (ViltConfig, ViltForQuestionAnswering, ViltImageProcessor,
-                              ViltProcessor)
+    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
 
     from t2ieval.vqa.tokenizer import train_wordpiece
 
     spec = load_embedded_spec(name)
     spec["config"] = {**spec["config"], **(config_overrides or {})}
     tokenizer = train_wordpiece(texts, **spec.get("tokenizer", {}))
-    config = ViltConfig(**spec["config"], vocab_size=len(tokenizer),
-                        pad_token_id=tokenizer.pad_token_id)
+    config = ViltConfig(
+        **spec["config"], vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
+    )
     config.id2label = {int(k): v for k, v in config.id2label.items()}
     model = ViltForQuestionAnswering(config)
-    processor = ViltProcessor(image_processor=ViltImageProcessor(**spec["image_processor"]),
-                              tokenizer=tokenizer)
+    processor = ViltProcessor(
+        image_processor=ViltImageProcessor(**spec["image_processor"]), tokenizer=tokenizer
+    )
     n_params = sum(p.numel() for p in model.parameters())
     log.info("built %s: %d parameters, vocabulary of %d", name, n_params, len(tokenizer))
-    return ViltVqa(kind="vilt", model=model, processor=processor, device=torch.device(device),
-                   source=name)
+    return ViltVqa(
+        kind="vilt", model=model, processor=processor, device=torch.device(device), source=name
+    )
 
 
 def save_vqa(vqa: VqaModel, out_dir: str | Path) -> Path:
