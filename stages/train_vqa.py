@@ -26,10 +26,15 @@ def main() -> None:
         model=p.model,
         kind=p.kind,
         device=pick_device(params.base.device),
-        settings=p.train_settings(), seed=params.base.seed,
-        train_embedded=p.train_embedded, max_questions=p.max_questions_per_image,
+        settings=p.train_settings(),
+        seed=params.base.seed,
+        train_embedded=p.train_embedded,
+        max_questions=p.max_questions_per_image,
         quantize=p.quantize,
-        out_dir=VQA_MODEL_DIR, load=load_image, scenes=read_scenes(PREPARED_SCENES))
+        out_dir=VQA_MODEL_DIR,
+        load=load_image,
+        scenes=read_scenes(PREPARED_SCENES),
+    )
     write_plot("train_vqa", "curve", result.curve, columns=CURVE_COLUMNS)
     write_metrics("train_vqa", result.metrics)
 

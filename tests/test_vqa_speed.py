@@ -24,14 +24,20 @@ from t2ieval.vqa.settings import TrainSettings
 
 from checkpoints import write_blip, write_vilt
 
-QUESTIONS = ["is there a red circle?", "are there two squares?", "is the cat left of the dog?",
-             "is there a star?", "is the photo a sketch?"]
+QUESTIONS = [
+    "is there a red circle?",
+    "are there two squares?",
+    "is the cat left of the dog?",
+    "is there a star?",
+    "is the photo a sketch?",
+]
 
 
 def _images(n: int, size: int = 64, seed: int = 0) -> list[Image.Image]:
     rng = np.random.default_rng(seed)
-    return [Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
-            for _ in range(n)]
+    return [
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)) for _ in range(n)
+    ]
 
 
 def _rows(n_images: int) -> tuple[list[int], list[str]]:
@@ -60,8 +66,9 @@ def vilt_folder(tmp_path_factory):
     return write_vilt(tmp_path_factory.mktemp("vilt"), size="tiny")
 
 
-def _text_encoder_outputs(vqa: BlipVqa, image_tokens: torch.Tensor, idx, questions,
-                          shared: bool) -> torch.Tensor:
+def _text_encoder_outputs(
+    vqa: BlipVqa, image_tokens: torch.Tensor, idx, questions, shared: bool
+) -> torch.Tensor:
     vqa.share_image_kv = shared
     try:
         with torch.inference_mode():
@@ -89,8 +96,7 @@ def test_blip_shared_image_keys_equal_the_plain_path(blip):
     a = _text_encoder_outputs(blip, tokens, idx, questions, shared=True)
     b = _text_encoder_outputs(blip, tokens, idx, questions, shared=False)
     assert (a - b).abs().max().item() <= 1e-5
-    wrong = _text_encoder_outputs(blip, tokens, [(i + 1) % 3 for i in idx], questions,
-                                  shared=False)
+    wrong = _text_encoder_outputs(blip, tokens, [(i + 1) % 3 for i in idx], questions, shared=False)
     assert (wrong - b).abs().max().item() > 1e-2
 
 
@@ -99,8 +105,12 @@ def test_blip_projects_each_image_once_per_layer(blip):
     idx, questions = _rows(2)
     rows_seen: list[int] = []
     layers = blip.model.text_encoder.encoder.layer
-    hooks = [layer.crossattention.self.key.register_forward_hook(
-        lambda _m, args, _o: rows_seen.append(args[0].shape[0])) for layer in layers]
+    hooks = [
+        layer.crossattention.self.key.register_forward_hook(
+            lambda _m, args, _o: rows_seen.append(args[0].shape[0])
+        )
+        for layer in layers
+    ]
     try:
         blip.yes_probability(blip.encode_images(images), idx, questions)
         assert rows_seen == [2] * len(layers)  # 2 images, not 10 questions
@@ -125,8 +135,10 @@ def test_blip_sharing_leaves_weights_saving_and_fingerprint_alone(tmp_path):
     vqa.model.save_pretrained(tmp_path / "saved")
     assert load_vqa_model(folder, device="cpu").fingerprint == vqa.fingerprint
     reloaded = BlipForQuestionAnswering.from_pretrained(tmp_path / "saved")
-    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(),
-                                                 plain.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(reloaded.state_dict().values(), plain.state_dict().values())
+    )
 
 
 def test_vilt_request_is_one_padded_batch_with_image_tokens_once_per_image(vilt_folder):
@@ -137,10 +149,14 @@ def test_vilt_request_is_one_padded_batch_with_image_tokens_once_per_image(vilt_
     requests = [(i, q) for i in range(3) for q in QUESTIONS]  # 15 rows
     patch_rows: list[int] = []
     text_lengths: list[int] = []
-    hooks = [vqa.model.vilt.embeddings.patch_embeddings.register_forward_hook(
-        lambda _m, args, _o: patch_rows.append(args[0].shape[0])),
+    hooks = [
+        vqa.model.vilt.embeddings.patch_embeddings.register_forward_hook(
+            lambda _m, args, _o: patch_rows.append(args[0].shape[0])
+        ),
         vqa.model.vilt.embeddings.text_embeddings.word_embeddings.register_forward_hook(
-        lambda _m, args, _o: text_lengths.append(args[0].shape[1]))]
+            lambda _m, args, _o: text_lengths.append(args[0].shape[1])
+        ),
+    ]
     try:
         p = scorer.answer(images, requests)
     finally:
@@ -168,10 +184,21 @@ def test_vilt_padded_images_of_different_sizes_embed_once_and_agree(vilt_folder)
 
 def test_int8_setting_reaches_every_scorer_of_the_folder(tmp_path, vilt_folder):
     out = tmp_path / "models" / "vqa"
-    train_stage(None, None, enabled=True, model=str(vilt_folder), kind="auto",
-                device=torch.device("cpu"), settings=TrainSettings(), seed=0,
-                train_embedded=False, max_questions=5, out_dir=out, load=Image.open,
-                quantize="int8")
+    train_stage(
+        None,
+        None,
+        enabled=True,
+        model=str(vilt_folder),
+        kind="auto",
+        device=torch.device("cpu"),
+        settings=TrainSettings(),
+        seed=0,
+        train_embedded=False,
+        max_questions=5,
+        out_dir=out,
+        load=Image.open,
+        quantize="int8",
+    )
     saved = json.loads((out / SCORER_SETTINGS).read_text())
     assert saved["quantize"] == "int8"
     assert (out / "model.safetensors").is_file()  # the saved weights stay fp32
@@ -211,9 +238,21 @@ def test_bad_quantize_values_are_refused(tmp_path, blip):
     with pytest.raises(VqaModelError, match="vqa.quantize"):
         blip.quantize("fp8")
     with pytest.raises(VqaStageError, match="vqa.quantize"):
-        train_stage(None, None, enabled=True, model="x", kind="auto", device=torch.device("cpu"),
-                    settings=TrainSettings(), seed=0, train_embedded=False, max_questions=5,
-                    out_dir=tmp_path / "m", load=Image.open, quantize="int4")
+        train_stage(
+            None,
+            None,
+            enabled=True,
+            model="x",
+            kind="auto",
+            device=torch.device("cpu"),
+            settings=TrainSettings(),
+            seed=0,
+            train_embedded=False,
+            max_questions=5,
+            out_dir=tmp_path / "m",
+            load=Image.open,
+            quantize="int4",
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 autocast runs on CUDA only")

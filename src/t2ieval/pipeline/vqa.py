@@ -26,10 +26,14 @@ from t2ieval.data.scenes import Scene, scene_facts
 from t2ieval.io import write_json
 from t2ieval.metrics import accuracy_report
 from t2ieval.runtime import seed_everything
-from t2ieval.io import write_json
-from t2ieval.vqa.model import (EMBEDDED_MODELS, QUANTIZE_MODES, VqaModel, build_embedded_model,
-                               load_vqa_model, save_vqa)
-from t2ieval.batching import pair_scores, score_image_table
+from t2ieval.vqa.model import (
+    EMBEDDED_MODELS,
+    QUANTIZE_MODES,
+    VqaModel,
+    build_embedded_model,
+    load_vqa_model,
+    save_vqa,
+)
 from t2ieval.vqa.score import SCORER_SETTINGS, VqaScorer, scorer_enabled
 from t2ieval.vqa.settings import TrainSettings
 from t2ieval.vqa.train import QaExamples, answer_accuracy, train_vqa
@@ -184,12 +188,23 @@ class VqaModelResult:
     metrics: dict[str, float | int | str | None]
 
 
-def train_stage(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled: bool,
-                  model: str, kind: str, device, settings: TrainSettings, seed: int,
-                  train_embedded: bool,
-                  max_questions: int, out_dir: Path, load: Callable[[str], Image.Image],
-                  scenes: dict[str, Scene] | None = None,
-                  quantize: str = "none") -> VqaModelResult:
+def train_stage(
+    image_split: pd.DataFrame,
+    qa: pd.DataFrame | None,
+    *,
+    enabled: bool,
+    model: str,
+    kind: str,
+    device,
+    settings: TrainSettings,
+    seed: int,
+    train_embedded: bool,
+    max_questions: int,
+    out_dir: Path,
+    load: Callable[[str], Image.Image],
+    scenes: dict[str, Scene] | None = None,
+    quantize: str = "none",
+) -> VqaModelResult:
     """The ``train_vqa`` stage: train the embedded ViLT or export ``model``, into ``out_dir``.
 
     ``out_dir`` always ends up holding :data:`SCORER_SETTINGS` (how the model is to be used,
@@ -219,10 +234,17 @@ def train_stage(image_split: pd.DataFrame, qa: pd.DataFrame | None, *, enabled: 
     else:
         vqa = load_vqa_model(model, kind=kind, device=device)  # type: ignore[arg-type]
     save_vqa(vqa, out_dir)
-    write_json(out_dir / SCORER_SETTINGS,
-               {"enabled": True, "source": str(model), "kind": vqa.kind,
-                "max_questions": max_questions, "quantize": quantize,
-                "fingerprint": vqa.fingerprint})
+    write_json(
+        out_dir / SCORER_SETTINGS,
+        {
+            "enabled": True,
+            "source": str(model),
+            "kind": vqa.kind,
+            "max_questions": max_questions,
+            "quantize": quantize,
+            "fingerprint": vqa.fingerprint,
+        },
+    )
     metrics: dict[str, float | int | str | None] = {
         "d_branch": "on",
         "kind": vqa.kind,

@@ -37,6 +37,7 @@ import math
 import os
 import socket
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -184,8 +185,9 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8,
-                                                      inplace=True)
+        return torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
 
 
 @dataclass
@@ -222,8 +224,11 @@ class VqaModel:
         if mode == "none" or self.quantized == mode:
             return self
         if self.device.type != "cpu":
-            log.warning("vqa.quantize: int8 dynamic quantisation is CPU-only; the model on %s "
-                        "stays unquantised (bf16 autocast)", self.device)
+            log.warning(
+                "vqa.quantize: int8 dynamic quantisation is CPU-only; the model on %s "
+                "stays unquantised (bf16 autocast)",
+                self.device,
+            )
             return self
         self.model = quantize_int8(self.model.eval())
         self.quantized = mode
@@ -334,23 +339,36 @@ class ViltVqa(VqaModel):
         fast = fast_image_embeds(self.model, pixel_values, pixel_mask)
         if fast is not None:
             image_embeds, image_mask = fast
-            image_inputs = {"image_embeds": image_embeds.index_select(0, idx),
-                            "pixel_mask": image_mask.index_select(0, idx)}
+            image_inputs = {
+                "image_embeds": image_embeds.index_select(0, idx),
+                "pixel_mask": image_mask.index_select(0, idx),
+            }
         elif not self.model.training:
             # padded images of different sizes: ViLT's own visual_embed, once per distinct image
             if pixel_mask is None:
-                pixel_mask = torch.ones((pixel_values.shape[0], *pixel_values.shape[-2:]),
-                                        dtype=torch.long, device=pixel_values.device)
+                pixel_mask = torch.ones(
+                    (pixel_values.shape[0], *pixel_values.shape[-2:]),
+                    dtype=torch.long,
+                    device=pixel_values.device,
+                )
             image_embeds, image_mask, _ = self.model.vilt.embeddings.visual_embed(
-                pixel_values, pixel_mask, max_image_length=self.model.config.max_image_length)
-            image_inputs = {"image_embeds": image_embeds.index_select(0, idx),
-                            "pixel_mask": image_mask.index_select(0, idx)}
+                pixel_values, pixel_mask, max_image_length=self.model.config.max_image_length
+            )
+            image_inputs = {
+                "image_embeds": image_embeds.index_select(0, idx),
+                "pixel_mask": image_mask.index_select(0, idx),
+            }
         else:  # training: ViLT's own path per question (its dropout and patch sampling)
-            image_inputs = {"pixel_values": pixel_values.index_select(0, idx),
-                            "pixel_mask": None if pixel_mask is None
-                            else pixel_mask.index_select(0, idx)}
-        out = self.model.vilt(input_ids=text["input_ids"], attention_mask=text["attention_mask"],
-                              token_type_ids=text.get("token_type_ids"), **image_inputs)
+            image_inputs = {
+                "pixel_values": pixel_values.index_select(0, idx),
+                "pixel_mask": None if pixel_mask is None else pixel_mask.index_select(0, idx),
+            }
+        out = self.model.vilt(
+            input_ids=text["input_ids"],
+            attention_mask=text["attention_mask"],
+            token_type_ids=text.get("token_type_ids"),
+            **image_inputs,
+        )
         self.n_forward += 1
         return self.model.classifier(out.pooler_output), out.pooler_output
 
@@ -367,14 +385,15 @@ class ViltVqa(VqaModel):
 class _SharedImages:
     """The distinct images of one BLIP text-encoder call and which questions ask about each."""
 
-    images: torch.Tensor                           # [n_images, tokens, d]: vision encoder output
-    groups: list[tuple[int, torch.Tensor]]         # (image, rows of its questions)
-    marker: torch.Tensor                           # the encoder_hidden_states passed in the call
+    images: torch.Tensor  # [n_images, tokens, d]: vision encoder output
+    groups: list[tuple[int, torch.Tensor]]  # (image, rows of its questions)
+    marker: torch.Tensor  # the encoder_hidden_states passed in the call
     layers_used: int = 0
 
 
 _SHARED_IMAGES: contextvars.ContextVar[_SharedImages | None] = contextvars.ContextVar(
-    "t2ieval_blip_shared_images", default=None)
+    "t2ieval_blip_shared_images", default=None
+)
 
 
 def _shared_image_attention_class(base: type) -> type:
@@ -389,28 +408,39 @@ def _shared_image_attention_class(base: type) -> type:
     """
 
     class SharedImageCrossAttention(base):  # type: ignore[misc, valid-type]
-        def forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
-                    encoder_attention_mask=None, cache=None, **kwargs):
+        def forward(
+            self,
+            hidden_states,
+            attention_mask=None,
+            encoder_hidden_states=None,
+            encoder_attention_mask=None,
+            cache=None,
+            **kwargs,
+        ):
             plan = _SHARED_IMAGES.get()
             if plan is None or encoder_hidden_states is not plan.marker:
-                return super().forward(hidden_states, attention_mask=attention_mask,
-                                       encoder_hidden_states=encoder_hidden_states,
-                                       encoder_attention_mask=encoder_attention_mask,
-                                       cache=cache, **kwargs)
+                return super().forward(
+                    hidden_states,
+                    attention_mask=attention_mask,
+                    encoder_hidden_states=encoder_hidden_states,
+                    encoder_attention_mask=encoder_attention_mask,
+                    cache=cache,
+                    **kwargs,
+                )
             n, length, _ = hidden_states.shape
             heads, size = self.num_attention_heads, self.attention_head_size
-            query = self.query(hidden_states)                            # [n, L, h*d]
+            query = self.query(hidden_states)  # [n, L, h*d]
             key = self.key(plan.images).view(*plan.images.shape[:2], heads, size).transpose(1, 2)
             value = self.value(plan.images).view(*plan.images.shape[:2], heads, size)
-            value = value.transpose(1, 2)                                # [n_images, h, T, d]
+            value = value.transpose(1, 2)  # [n_images, h, T, d]
             context = query.new_empty(n, length, heads * size)
             scale = math.sqrt(size)
             for image, rows in plan.groups:
                 q = query.index_select(0, rows).view(len(rows), length, heads, size)
                 q = q.permute(2, 0, 1, 3).reshape(heads, len(rows) * length, size)
                 scores = torch.matmul(q, key[image].transpose(-1, -2)) / scale
-                probs = torch.softmax(scores, dim=-1)                    # image mask: all ones
-                ctx = torch.matmul(probs, value[image])                  # [h, m*L, d]
+                probs = torch.softmax(scores, dim=-1)  # image mask: all ones
+                ctx = torch.matmul(probs, value[image])  # [h, m*L, d]
                 ctx = ctx.view(heads, len(rows), length, size).permute(1, 2, 0, 3)
                 context.index_copy_(0, rows, ctx.reshape(len(rows), length, heads * size))
             plan.layers_used += 1
@@ -469,8 +499,11 @@ class BlipVqa(VqaModel):
         self.answer_mask = torch.tensor([[1] * len(a) + [0] * (width - len(a)) for a in answers])
         self.n_shared_layers = share_image_attention(self.model.text_encoder)
         if not self.n_shared_layers:
-            log.warning("%s: BLIP text encoder without the expected cross-attention layers; "
-                        "image keys and values are projected once per question", self.source)
+            log.warning(
+                "%s: BLIP text encoder without the expected cross-attention layers; "
+                "image keys and values are projected once per question",
+                self.source,
+            )
         super().__post_init__()
 
     def _answer_yes(self, question_embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -489,14 +522,19 @@ class BlipVqa(VqaModel):
         for length in torch.unique(lengths).tolist():
             rows = (lengths == length).nonzero().flatten()
             k = len(rows)
-            dec_ids = self.answer_ids.to(self.device).repeat(k, 1)              # [k*2, T]
+            dec_ids = self.answer_ids.to(self.device).repeat(k, 1)  # [k*2, T]
             dec_mask = self.answer_mask.to(self.device).repeat(k, 1)
             enc = question_embeds.index_select(0, rows)[:, :length]
             enc = enc.repeat_interleave(n_answers, dim=0)
             enc_mask = torch.ones(enc.shape[:2], dtype=torch.long, device=self.device)
-            logits = m.text_decoder(input_ids=dec_ids, attention_mask=dec_mask,
-                                    encoder_hidden_states=enc, encoder_attention_mask=enc_mask,
-                                    use_cache=False, return_logits=True)        # [k*2, T-1, V]
+            logits = m.text_decoder(
+                input_ids=dec_ids,
+                attention_mask=dec_mask,
+                encoder_hidden_states=enc,
+                encoder_attention_mask=enc_mask,
+                use_cache=False,
+                return_logits=True,
+            )  # [k*2, T-1, V]
             logp = torch.log_softmax(logits.float(), dim=-1)
             target = dec_ids[:, 1:]
             token_ll = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * dec_mask[:, 1:]
@@ -504,17 +542,21 @@ class BlipVqa(VqaModel):
             p[rows] = torch.sigmoid(ll[:, 0] - ll[:, 1])
         return p
 
-    def _encode_questions(self, images: torch.Tensor, idx: torch.Tensor,
-                          text: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _encode_questions(
+        self, images: torch.Tensor, idx: torch.Tensor, text: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         """The text encoder's output for each question over its image's tokens ``images[idx]``."""
         m = self.model
         n = len(idx)
         image_mask = torch.ones((n, images.shape[1]), dtype=torch.long, device=self.device)
         if not (self.share_image_kv and self.n_shared_layers):
             return m.text_encoder(
-                input_ids=text["input_ids"], attention_mask=text["attention_mask"],
+                input_ids=text["input_ids"],
+                attention_mask=text["attention_mask"],
                 encoder_hidden_states=images.index_select(0, idx),
-                encoder_attention_mask=image_mask, return_dict=True).last_hidden_state
+                encoder_attention_mask=image_mask,
+                return_dict=True,
+            ).last_hidden_state
         # a view standing for the per-question image tokens, never read: the prepared layers
         # take each image's tokens from the plan
         marker = images[:1].expand(n, -1, -1)
@@ -523,15 +565,20 @@ class BlipVqa(VqaModel):
         token = _SHARED_IMAGES.set(plan)
         try:
             out = m.text_encoder(
-                input_ids=text["input_ids"], attention_mask=text["attention_mask"],
-                encoder_hidden_states=marker, encoder_attention_mask=image_mask,
-                return_dict=True).last_hidden_state
+                input_ids=text["input_ids"],
+                attention_mask=text["attention_mask"],
+                encoder_hidden_states=marker,
+                encoder_attention_mask=image_mask,
+                return_dict=True,
+            ).last_hidden_state
         finally:
             _SHARED_IMAGES.reset(token)
         if plan.layers_used != self.n_shared_layers:
-            raise VqaModelError(f"BLIP text encoder: {plan.layers_used} of "
-                                f"{self.n_shared_layers} cross-attention layers used the shared "
-                                "image keys; this transformers version needs share_image_kv=False")
+            raise VqaModelError(
+                f"BLIP text encoder: {plan.layers_used} of "
+                f"{self.n_shared_layers} cross-attention layers used the shared "
+                "image keys; this transformers version needs share_image_kv=False"
+            )
         return out
 
     def yes_probability(self, pixels, image_index, questions) -> np.ndarray:

@@ -52,8 +52,13 @@ class VqaScorer:
     distinct (image, question) answers it sent to the model.
     """
 
-    def __init__(self, vqa: VqaModel, batch_size: int = 64,
-                 max_questions: int | None = DEFAULT_MAX_QUESTIONS, progress: bool = False):
+    def __init__(
+        self,
+        vqa: VqaModel,
+        batch_size: int = 64,
+        max_questions: int | None = DEFAULT_MAX_QUESTIONS,
+        progress: bool = False,
+    ):
         """Wrap ``vqa``; rows are answered in batches of ``batch_size`` (image, question) rows."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -66,10 +71,15 @@ class VqaScorer:
         self._parsed: dict[str, tuple[Description, list[Question]]] = {}
 
     @classmethod
-    def load(cls, model_dir_or_name: str | Path, device: str = "auto", kind: Kind = "auto",
-             batch_size: int = 64,
-             max_questions: int | None | object = _UNSET,
-             quantize: str | None = None) -> VqaScorer:
+    def load(
+        cls,
+        model_dir_or_name: str | Path,
+        device: str = "auto",
+        kind: Kind = "auto",
+        batch_size: int = 64,
+        max_questions: int | None | object = _UNSET,
+        quantize: str | None = None,
+    ) -> VqaScorer:
         """Load a VQA model once (local folder or hub name) and wrap it in a scorer.
 
         A folder written by the ``train_vqa`` stage also holds :data:`SCORER_SETTINGS`; its
