@@ -33,7 +33,8 @@ lock: install
 repro: install
 	$(RUN) $(BIN)/dvc repro
 
-test: install
+# style first (ruff, configured in pyproject.toml), then the whole suite
+test: lint
 	$(RUN) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: install

@@ -56,12 +56,15 @@ def main() -> None:
             torch.cuda.synchronize()
         if step:  # the first step warms up
             times.append(time.perf_counter() - t0)
-    print(f"train ({args.train}): {b / np.median(times):.1f} pairs/s "
-          f"(median {np.median(times) * 1000:.0f} ms, min {np.min(times) * 1000:.0f} ms "
-          f"per batch of {b})")
+    print(
+        f"train ({args.train}): {b / np.median(times):.1f} pairs/s "
+        f"(median {np.median(times) * 1000:.0f} ms, min {np.min(times) * 1000:.0f} ms "
+        f"per batch of {b})"
+    )
     rng = np.random.default_rng(0)
-    pil = [Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
-           for _ in range(2 * b)]
+    pil = [
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)) for _ in range(2 * b)
+    ]
     scorer = ClipScorer(bundle, device=device, batch_size=b)
     scorer.score(["a prompt"] * len(pil), pil)
     t0 = time.perf_counter()

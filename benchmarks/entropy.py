@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scenes import scene
@@ -42,20 +42,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    images = {"realistic": realistic_image(args.size),
-              "random": np.random.default_rng(1).integers(0, 256, (args.size, args.size),
-                                                          dtype=np.uint8)}
-    print(f"{'image':10s} {'dx,dy,tx,ty':12s} {'ordpy s':>9s} {'t2ieval s':>10s} {'ratio':>7s}"
-          f" {'max |diff|':>11s}")
+    images = {
+        "realistic": realistic_image(args.size),
+        "random": np.random.default_rng(1).integers(0, 256, (args.size, args.size), dtype=np.uint8),
+    }
+    print(
+        f"{'image':10s} {'dx,dy,tx,ty':12s} {'ordpy s':>9s} {'t2ieval s':>10s} {'ratio':>7s}"
+        f" {'max |diff|':>11s}"
+    )
     for name, gray in images.items():
         for dx, dy, taux, tauy in CONFIGS:
-            t_ref, ref = best_time(lambda: ordpy.complexity_entropy(
-                gray, dx=dx, dy=dy, taux=taux, tauy=tauy), max(1, args.repeats // 2))
-            t_ours, ours = best_time(lambda: complexity_entropy(gray, dx, dy, taux, tauy),
-                                     args.repeats)
+            t_ref, ref = best_time(
+                lambda: ordpy.complexity_entropy(gray, dx=dx, dy=dy, taux=taux, tauy=tauy),
+                max(1, args.repeats // 2),
+            )
+            t_ours, ours = best_time(
+                lambda: complexity_entropy(gray, dx, dy, taux, tauy), args.repeats
+            )
             diff = float(np.max(np.abs(np.asarray(ref, dtype=float) - np.asarray(ours))))
-            print(f"{name:10s} {f'{dx},{dy},{taux},{tauy}':12s} {t_ref:9.4f} {t_ours:10.5f}"
-                  f" {t_ref / t_ours:6.0f}x {diff:11.1e}")
+            print(
+                f"{name:10s} {f'{dx},{dy},{taux},{tauy}':12s} {t_ref:9.4f} {t_ours:10.5f}"
+                f" {t_ref / t_ours:6.0f}x {diff:11.1e}"
+            )
 
 
 if __name__ == "__main__":

@@ -19,26 +19,30 @@ from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from scenes import scene  # noqa: E402
 from scipy.ndimage import gaussian_filter  # noqa: E402
 
-from scenes import scene  # noqa: E402
-
 from t2ieval.entropy.features import luminance_features  # noqa: E402
-from t2ieval.images import load_image, to_luminance  # noqa: E402
 from t2ieval.entropy.spec import DEFAULT_ENTROPY_SPECS  # noqa: E402
+from t2ieval.images import load_image, to_luminance  # noqa: E402
 from t2ieval.quality.config import FAMILIES  # noqa: E402
 from t2ieval.quality.families import PreparedImage, image_feature_vector  # noqa: E402
 from t2ieval.quality.handcrafted import handcrafted_features  # noqa: E402
@@ -93,9 +97,10 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
-    images = {"noise": Image.fromarray(rng.integers(0, 256, (args.size, args.size, 3),
-                                                    dtype=np.uint8)),
-              "scene": scene(args.size)}
+    images = {
+        "noise": Image.fromarray(rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)),
+        "scene": scene(args.size),
+    }
     real = real_image(args.data, args.size)
     if real is not None:
         images[f"real:{real[0]}"] = real[1]
@@ -103,10 +108,11 @@ def main() -> None:
         print(f"{args.data}: no avt images; real image skipped")
 
     specs = DEFAULT_ENTROPY_SPECS
-    print(f"{args.size}x{args.size} RGB, 1 thread, best / median of {args.repeats} runs (ms); "
-          f"entropy features: {', '.join(s.suffix for s in specs)}")
-    print(f"{'image':34s} {'step':12s} {'best':>7s} {'median':>7s} {'x decode':>9s} "
-          f"{'x blur':>7s}")
+    print(
+        f"{args.size}x{args.size} RGB, 1 thread, best / median of {args.repeats} runs (ms); "
+        f"entropy features: {', '.join(s.suffix for s in specs)}"
+    )
+    print(f"{'image':34s} {'step':12s} {'best':>7s} {'median':>7s} {'x decode':>9s} {'x blur':>7s}")
     with single_thread():
         for name, img in images.items():
             prepared = PreparedImage.from_pil(img)
@@ -124,8 +130,10 @@ def main() -> None:
             }
             for step, fn in steps.items():
                 best, median = timings(fn, args.repeats)
-                print(f"{name:34s} {step:12s} {best:7.2f} {median:7.2f} "
-                      f"{best / ref_decode:9.1f} {best / ref_blur:7.1f}")
+                print(
+                    f"{name:34s} {step:12s} {best:7.2f} {median:7.2f} "
+                    f"{best / ref_decode:9.1f} {best / ref_blur:7.1f}"
+                )
 
 
 if __name__ == "__main__":

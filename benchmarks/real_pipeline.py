@@ -28,8 +28,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/avt-ai-images")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--vqa", default="off", help="off, or a local VQA checkpoint folder")
-    parser.add_argument("--split", type=float, nargs=3, default=[0.5, 0.25, 0.25],
-                        metavar=("TRAIN", "VAL", "TEST"), help="shares of prompt groups")
+    parser.add_argument(
+        "--split",
+        type=float,
+        nargs=3,
+        default=[0.5, 0.25, 0.25],
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="shares of prompt groups",
+    )
     args = parser.parse_args()
     manifest = (args.data / "pairs.csv").resolve()
     if not manifest.is_file():
@@ -37,24 +43,45 @@ def main() -> None:
     if args.out.exists():
         sys.exit(f"{args.out} exists; pass a new folder")
     project = copy_project(args.out)
-    vqa = ({"enabled": False} if args.vqa == "off"
-           else {"model": str(Path(args.vqa).resolve()), "train_embedded": False})
-    write_params(project, {"data": {"source": "manifest", "manifest": str(manifest)},
-                           "split": dict(zip(("train", "val", "test"), args.split)),
-                           "vqa": vqa})
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "real data"],
-                [str(Path(sys.executable).parent / "dvc"), "repro"]):
+    vqa = (
+        {"enabled": False}
+        if args.vqa == "off"
+        else {"model": str(Path(args.vqa).resolve()), "train_embedded": False}
+    )
+    write_params(
+        project,
+        {
+            "data": {"source": "manifest", "manifest": str(manifest)},
+            "split": dict(zip(("train", "val", "test"), args.split)),
+            "vqa": vqa,
+        },
+    )
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "real data"],
+        [str(Path(sys.executable).parent / "dvc"), "repro"],
+    ):
         subprocess.run(cmd, cwd=project, env=env(), check=True)
     m = json.loads((project / "metrics" / "evaluate.json").read_text())
-    print(f"pairs train/val/test {m['pairs_train']}/{m['pairs_val']}/{m['pairs_test']}, "
-          f"branches {m['branches']}, fusion {m['mode']}")
-    keys = ["test_accuracy"] + [f"test_accuracy_{b}" for b in m["branches"].split(",")] + \
-        ["val_accuracy"] + [f"val_accuracy_{b}" for b in m["branches"].split(",")]
+    print(
+        f"pairs train/val/test {m['pairs_train']}/{m['pairs_val']}/{m['pairs_test']}, "
+        f"branches {m['branches']}, fusion {m['mode']}"
+    )
+    keys = (
+        ["test_accuracy"]
+        + [f"test_accuracy_{b}" for b in m["branches"].split(",")]
+        + ["val_accuracy"]
+        + [f"val_accuracy_{b}" for b in m["branches"].split(",")]
+    )
     for key in keys:
         print(f"{key:24s} {m[key]:.3f}  [{m[key + '_ci_low']:.3f}, {m[key + '_ci_high']:.3f}]")
     fuse = json.loads((project / "metrics" / "fuse.json").read_text())
-    print("learned fusion:", fuse.get("learned_choice"),
-          {k: round(v, 3) for k, v in fuse.items() if k.startswith("learned_candidate.")})
+    print(
+        "learned fusion:",
+        fuse.get("learned_choice"),
+        {k: round(v, 3) for k, v in fuse.items() if k.startswith("learned_candidate.")},
+    )
 
 
 if __name__ == "__main__":

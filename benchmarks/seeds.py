@@ -22,17 +22,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADLINE = ("val_accuracy", "test_accuracy", "val_accuracy_fixed_weights",
-            "test_accuracy_fixed_weights", "val_accuracy_clip", "test_accuracy_clip",
-            "val_accuracy_ce", "test_accuracy_ce", "val_accuracy_d", "test_accuracy_d")
+HEADLINE = (
+    "val_accuracy",
+    "test_accuracy",
+    "val_accuracy_fixed_weights",
+    "test_accuracy_fixed_weights",
+    "val_accuracy_clip",
+    "test_accuracy_clip",
+    "val_accuracy_ce",
+    "test_accuracy_ce",
+    "val_accuracy_d",
+    "test_accuracy_d",
+)
 
 
 def _dvc(*args: str, capture: bool = False) -> str:
-    proc = subprocess.run(["dvc", *args], cwd=ROOT, text=True, check=False,
-                          capture_output=capture)
+    proc = subprocess.run(["dvc", *args], cwd=ROOT, text=True, check=False, capture_output=capture)
     if proc.returncode != 0:
-        sys.exit(f"dvc {' '.join(args)} failed ({proc.returncode})\n"
-                 f"{proc.stdout or ''}{proc.stderr or ''}")
+        sys.exit(
+            f"dvc {' '.join(args)} failed ({proc.returncode})\n"
+            f"{proc.stdout or ''}{proc.stderr or ''}"
+        )
     return proc.stdout or ""
 
 
@@ -66,7 +76,8 @@ def main() -> None:
     names = [f"{args.prefix}-{s}" for s in args.seeds]
     for seed, name in zip(args.seeds, names):
         _dvc("exp", "remove", name, capture=True) if name in _dvc(
-            "exp", "list", "--name-only", capture=True).split() else None
+            "exp", "list", "--name-only", capture=True
+        ).split() else None
         _dvc("exp", "run", "--queue", "-S", f"base.seed={seed}", "-n", name)
     _dvc("queue", "start", "--jobs", "1")
     _wait_for_queue()
@@ -80,8 +91,11 @@ def main() -> None:
         if any(v is None for v in values):
             continue
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{key:34s}" + "".join(f"{v:10.4f}" for v in values)
-              + f"{statistics.mean(values):9.4f}{sd:8.4f}")
+        print(
+            f"{key:34s}"
+            + "".join(f"{v:10.4f}" for v in values)
+            + f"{statistics.mean(values):9.4f}{sd:8.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,13 @@ def project_pairs(root: Path, n: int) -> pd.DataFrame | None:
     pairs = pairs.head(n)
     if len(pairs) < n:
         pairs = pd.concat([pairs] * (n // max(len(pairs), 1) + 1)).head(n)
-    return pd.DataFrame({"prompt": pairs["prompt"].to_numpy(),
-                         "image_1": [encode_image_base64(root / p) for p in pairs["image_1"]],
-                         "image_2": [encode_image_base64(root / p) for p in pairs["image_2"]]})
+    return pd.DataFrame(
+        {
+            "prompt": pairs["prompt"].to_numpy(),
+            "image_1": [encode_image_base64(root / p) for p in pairs["image_1"]],
+            "image_2": [encode_image_base64(root / p) for p in pairs["image_2"]],
+        }
+    )
 
 
 def generated_pairs(n: int, size: int = 128, seed: int = 0) -> pd.DataFrame:
@@ -65,7 +69,7 @@ def run_batches(server: ModelServer, pairs: pd.DataFrame, batch: int) -> dict[st
     latencies = []
     start = time.perf_counter()
     for lo in range(0, len(pairs), batch):
-        body = split_body(pairs.iloc[lo:lo + batch])
+        body = split_body(pairs.iloc[lo : lo + batch])
         t0 = time.perf_counter()
         response = server.invoke(body)
         latencies.append(time.perf_counter() - t0)
@@ -73,19 +77,30 @@ def run_batches(server: ModelServer, pairs: pd.DataFrame, batch: int) -> dict[st
             raise RuntimeError(f"batch {batch}: HTTP {response.status}: {response.message[:500]}")
     total = time.perf_counter() - start
     lat = np.asarray(latencies) * 1000.0
-    return {"batch": batch, "requests": len(latencies), "pairs_per_s": len(pairs) / total,
-            "median_ms": float(np.median(lat)), "p95_ms": float(np.percentile(lat, 95))}
+    return {
+        "batch": batch,
+        "requests": len(latencies),
+        "pairs_per_s": len(pairs) / total,
+        "median_ms": float(np.median(lat)),
+        "p95_ms": float(np.percentile(lat, 95)),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models:/t2ieval@champion")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="default: MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="default: MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db",
+    )
     parser.add_argument("--root", default=".", help="project root (for mlflow.db and the pairs)")
     parser.add_argument("--pairs", type=int, default=64)
-    parser.add_argument("--generated", action="store_true",
-                        help="use generated images even when data/split/pairs.csv exists")
+    parser.add_argument(
+        "--generated",
+        action="store_true",
+        help="use generated images even when data/split/pairs.csv exists",
+    )
     args = parser.parse_args()
 
     root = Path(args.root).resolve()
@@ -103,9 +118,14 @@ def main() -> None:
         results = [run_batches(server, pairs, b) for b in (1, 32)]
     print(f"{'batch':>5s} {'requests':>8s} {'pairs/s':>9s} {'median ms':>10s} {'p95 ms':>9s}")
     for r in results:
-        print(f"{r['batch']:5d} {r['requests']:8d} {r['pairs_per_s']:9.2f} {r['median_ms']:10.1f}"
-              f" {r['p95_ms']:9.1f}")
-    print(f"throughput batch-32 / batch-1: {results[1]['pairs_per_s'] / results[0]['pairs_per_s']:.2f}x")
+        print(
+            f"{r['batch']:5d} {r['requests']:8d} {r['pairs_per_s']:9.2f} {r['median_ms']:10.1f}"
+            f" {r['p95_ms']:9.1f}"
+        )
+    print(
+        "throughput batch-32 / batch-1: "
+        f"{results[1]['pairs_per_s'] / results[0]['pairs_per_s']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from t2ieval.clip.distributed import init_distributed, relaunch_with_torchrun, shutdown, under_torchrun
+from t2ieval.clip.distributed import (
+    init_distributed,
+    relaunch_with_torchrun,
+    shutdown,
+    under_torchrun,
+)
 from t2ieval.io import write_metrics, write_plot, write_table
 from t2ieval.paths import CLIP_MODEL_DIR, scores_path
 from t2ieval.pipeline import start_stage

@@ -21,8 +21,11 @@ def main() -> None:
     write_metrics("fit_quality", result.metrics)
     write_plot("fit_quality", "features", result.importance)
     write_plot("fit_quality", "plane", result.plane, columns=PLANE_COLUMNS)
-    plot_plane(result.plane, PLOTS_DIR / "fit_quality" / "plane.png",
-               result.model.entropy_specs[0] if result.model.entropy_specs else None)
+    plot_plane(
+        result.plane,
+        PLOTS_DIR / "fit_quality" / "plane.png",
+        result.model.entropy_specs[0] if result.model.entropy_specs else None,
+    )
 
 
 if __name__ == "__main__":

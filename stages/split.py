@@ -10,8 +10,9 @@ from t2ieval.pipeline import start_stage
 
 def main() -> None:
     p = start_stage().split
-    pairs = read_table(PREPARED_PAIRS, ["pair_id", "prompt", "image_1", "image_2", "preferred",
-                                        "category"])
+    pairs = read_table(
+        PREPARED_PAIRS, ["pair_id", "prompt", "image_1", "image_2", "preferred", "category"]
+    )
     pairs["pair_id"] = pairs["pair_id"].astype(str)
     split = assign_splits(pairs, p.train, p.val, p.test, p.seed)
     write_table(SPLIT_PAIRS, split)

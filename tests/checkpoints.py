@@ -78,10 +78,17 @@ def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
         config = ViltConfig(id2label=labels, label2id={v: k for k, v in labels.items()})
         image_size = 384
     elif size == "tiny":
-        config = ViltConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                            intermediate_size=64, image_size=64, patch_size=16,
-                            max_position_embeddings=40, id2label=labels,
-                            label2id={v: k for k, v in labels.items()})
+        config = ViltConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=64,
+            patch_size=16,
+            max_position_embeddings=40,
+            id2label=labels,
+            label2id={v: k for k, v in labels.items()},
+        )
         image_size = 64
     else:
         raise ValueError(f"size must be tiny or real, got {size!r}")
@@ -90,9 +97,11 @@ def write_vilt(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = ViltForQuestionAnswering(config)
     processor = ViltProcessor(
-        image_processor=ViltImageProcessor(size={"shortest_edge": image_size},
-                                           size_divisor=config.patch_size),
-        tokenizer=tokenizer)
+        image_processor=ViltImageProcessor(
+            size={"shortest_edge": image_size}, size_divisor=config.patch_size
+        ),
+        tokenizer=tokenizer,
+    )
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder
@@ -105,17 +114,33 @@ def write_blip(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     folder = Path(folder)
     tokenizer = bert_tokenizer(BERT_VOCAB if size == "real" else 400)
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
-    special = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.convert_tokens_to_ids("[DEC]"),
-                   pad_token_id=tokenizer.pad_token_id, sep_token_id=tokenizer.sep_token_id,
-                   eos_token_id=tokenizer.sep_token_id)
+    special = dict(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.convert_tokens_to_ids("[DEC]"),
+        pad_token_id=tokenizer.pad_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
     if size == "real":
         text, vision, image_size = dict(**special), dict(image_size=384), 384
     elif size == "tiny":
-        text = dict(hidden_size=32, encoder_hidden_size=32, intermediate_size=64,
-                    num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=40,
-                    **special)
-        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, image_size=64, patch_size=16)
+        text = dict(
+            hidden_size=32,
+            encoder_hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=40,
+            **special,
+        )
+        vision = dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=64,
+            patch_size=16,
+        )
         image_size = 64
     else:
         raise ValueError(f"size must be tiny or real, got {size!r}")
@@ -123,7 +148,8 @@ def write_blip(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     model = BlipForQuestionAnswering(BlipConfig(text_config=text, vision_config=vision))
     processor = BlipProcessor(
         image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}),
-        tokenizer=tokenizer)
+        tokenizer=tokenizer,
+    )
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder

@@ -35,8 +35,12 @@ def column_tolerance(column: str, fusion) -> float:
     return TOL
 
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
-           "yellow": (230, 220, 30)}
+COLOURS = {
+    "red": (220, 30, 30),
+    "green": (30, 200, 30),
+    "blue": (30, 30, 220),
+    "yellow": (230, 220, 30),
+}
 
 
 def make_pairs(root, n: int) -> pd.DataFrame:
@@ -50,16 +54,25 @@ def make_pairs(root, n: int) -> pd.DataFrame:
         for slot, colour in ((1, good), (2, bad)):
             img = Image.new("RGB", (40, 40), (255, 255, 255))
             offset = 4 + (i % 3) * 3
-            ImageDraw.Draw(img).rectangle([offset, offset, offset + 20, offset + 20],
-                                          fill=COLOURS[colour])
+            ImageDraw.Draw(img).rectangle(
+                [offset, offset, offset + 20, offset + 20], fill=COLOURS[colour]
+            )
             path = root / f"p{i:03d}_{slot}.png"
             img.save(path)
             paths.append(str(path))
         preferred = 1 if i % 2 == 0 else 2
         if preferred == 2:
             paths.reverse()
-        rows.append({"pair_id": f"p{i:03d}", "prompt": f"a {good} square", "image_1": paths[0],
-                     "image_2": paths[1], "preferred": preferred, "split": "train"})
+        rows.append(
+            {
+                "pair_id": f"p{i:03d}",
+                "prompt": f"a {good} square",
+                "image_1": paths[0],
+                "image_2": paths[1],
+                "preferred": preferred,
+                "split": "train",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -91,7 +104,7 @@ def _imported_modules(path: Path) -> set[str]:
             found.update(a.name for a in node.names if a.name.startswith("t2ieval"))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package[:len(package) - node.level + 1]
+                base = package[: len(package) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""

@@ -12,9 +12,9 @@ import io
 import json
 import uuid
 import zipfile
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -81,25 +81,40 @@ def pickapic_frame(rows: Sequence[PickRow], start: int = 0, draw: Draw = solid) 
     for n, (caption, l0, l1, has_label, different) in enumerate(rows, start=start):
         uid0, uid1 = f"uid-{n}-a", f"uid-{n}-b"
         best = uid0 if l0 > l1 else uid1 if l1 > l0 else "none"
-        records.append({
-            "are_different": different, "best_image_uid": best, "caption": caption,
-            "created_at": datetime(2023, 5, 1, 12, 0, n % 60), "has_label": has_label,
-            "image_0_uid": uid0, "image_0_url": f"https://example.invalid/{uid0}.png",
-            "image_1_uid": uid1, "image_1_url": f"https://example.invalid/{uid1}.png",
-            "jpg_0": encode(draw(2 * n), "JPEG"), "jpg_1": encode(draw(2 * n + 1), "JPEG"),
-            "label_0": float(l0), "label_1": float(l1), "model_0": "sdxl", "model_1": "sd-2.1",
-            "ranking_id": 1000 + n, "user_id": 7, "num_example_per_prompt": 1,
-            "__index_level_0__": n,
-        })
+        records.append(
+            {
+                "are_different": different,
+                "best_image_uid": best,
+                "caption": caption,
+                "created_at": datetime(2023, 5, 1, 12, 0, n % 60),
+                "has_label": has_label,
+                "image_0_uid": uid0,
+                "image_0_url": f"https://example.invalid/{uid0}.png",
+                "image_1_uid": uid1,
+                "image_1_url": f"https://example.invalid/{uid1}.png",
+                "jpg_0": encode(draw(2 * n), "JPEG"),
+                "jpg_1": encode(draw(2 * n + 1), "JPEG"),
+                "label_0": float(l0),
+                "label_1": float(l1),
+                "model_0": "sdxl",
+                "model_1": "sd-2.1",
+                "ranking_id": 1000 + n,
+                "user_id": 7,
+                "num_example_per_prompt": 1,
+                "__index_level_0__": n,
+            }
+        )
     return pd.DataFrame(records)
 
 
-def write_pickapic_shard(path: Path, frame: pd.DataFrame,
-                         row_group_size: int | None = None) -> Path:
+def write_pickapic_shard(
+    path: Path, frame: pd.DataFrame, row_group_size: int | None = None
+) -> Path:
     """One parquet shard as on the hub (``data/<split>-NNNNN-of-NNNNN.parquet``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path,
-                   row_group_size=row_group_size)
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size
+    )
     return path
 
 
@@ -122,18 +137,32 @@ def imagereward_rows(groups: IRGroups, split: str = "train", part: int = 1) -> l
     rows, k = [], 0
     for pid, (prompt, classification, ranks) in groups.items():
         for rank in ranks:
-            rows.append({"image_path": f"images/{split}/{split}_{part}/{image_uuid(k)}.webp",
-                         "prompt_id": pid, "prompt": prompt, "classification": classification,
-                         "image_amount_in_total": len(ranks), "rank": rank,
-                         "overall_rating": 8 - rank, "image_text_alignment_rating": 5,
-                         "fidelity_rating": 5})
+            rows.append(
+                {
+                    "image_path": f"images/{split}/{split}_{part}/{image_uuid(k)}.webp",
+                    "prompt_id": pid,
+                    "prompt": prompt,
+                    "classification": classification,
+                    "image_amount_in_total": len(ranks),
+                    "rank": rank,
+                    "overall_rating": 8 - rank,
+                    "image_text_alignment_rating": 5,
+                    "fidelity_rating": 5,
+                }
+            )
             k += 1
     return rows
 
 
-def write_imagereward(root: Path, rows: list[dict], draw: Draw = solid, zipped: bool = True,
-                      split: str = "train", part: int = 1,
-                      image_bytes: Callable[[int], bytes] | None = None) -> Path:
+def write_imagereward(
+    root: Path,
+    rows: list[dict],
+    draw: Draw = solid,
+    zipped: bool = True,
+    split: str = "train",
+    part: int = 1,
+    image_bytes: Callable[[int], bytes] | None = None,
+) -> Path:
     """An ImageRewardDB root: ``metadata-<split>.parquet`` beside ``images/<split>/``.
 
     ``zipped`` (as on the hub): ``images/<split>/<split>_<part>.zip`` holding the folder's
@@ -145,8 +174,11 @@ def write_imagereward(root: Path, rows: list[dict], draw: Draw = solid, zipped: 
     root.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(root / f"metadata-{split}.parquet")
     folder = f"{split}_{part}"
-    files = {Path(r["image_path"]).name: (image_bytes(k) if image_bytes else None)
-             or encode(draw(k), "WEBP") for k, r in enumerate(rows)}
+    files = {
+        Path(r["image_path"]).name: (image_bytes(k) if image_bytes else None)
+        or encode(draw(k), "WEBP")
+        for k, r in enumerate(rows)
+    }
     files[f"{folder}.json"] = json.dumps(rows).encode()
     base = root / "images" / split
     base.mkdir(parents=True, exist_ok=True)
@@ -161,8 +193,9 @@ def write_imagereward(root: Path, rows: list[dict], draw: Draw = solid, zipped: 
     return root
 
 
-def write_imagereward_test_json(path: Path, records: list[dict], images: Path,
-                                draw: Draw = solid) -> Path:
+def write_imagereward_test_json(
+    path: Path, records: list[dict], images: Path, draw: Draw = solid
+) -> Path:
     """The ImageReward repository's ``data/test.json`` (``id``, ``prompt``, ``generations``,
     ``ranking`` 1 = best), its images under ``images`` (``test.py``'s ``--img_prefix``,
     ``data/test_images``); image ``k`` over all records is ``draw(k)``."""
@@ -178,8 +211,8 @@ def write_imagereward_test_json(path: Path, records: list[dict], images: Path,
 
 # ------------------------------------------------------------------------------ HPD v2
 
-def write_hpd_test(root: Path, records: list[dict], draw: Draw = solid,
-                   name: str = "test") -> Path:
+
+def write_hpd_test(root: Path, records: list[dict], draw: Draw = solid, name: str = "test") -> Path:
     """HPD v2's ``test.json`` (``prompt``, ``image_path``, ``rank``, ``raw_annotations``, as
     in HPSv2's README and ``RankingDataset``) with its images in ``test/`` (the archive
     ``test.tar.gz`` unpacked), image file ``NNNNN.jpg`` drawn as ``draw(NNNNN)``."""

@@ -32,8 +32,12 @@ def env() -> dict[str, str]:
     e["DVC_NO_ANALYTICS"] = "1"
     e["GIT_AUTHOR_NAME"] = e["GIT_COMMITTER_NAME"] = "t2ieval-tests"
     e["GIT_AUTHOR_EMAIL"] = e["GIT_COMMITTER_EMAIL"] = "tests@localhost"
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_RUN_ID",
-                "MLFLOW_EXPERIMENT_NAME"):
+    for key in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLFLOW_RUN_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+    ):
         e.pop(key, None)
     return e
 
@@ -42,19 +46,27 @@ def run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedPr
     """Run ``cmd`` and fail with its output if it fails."""
     proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}) in {cwd}\n"
-                             f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}) in {cwd}\n"
+            f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
 def copy_project(dest: Path) -> Path:
     """The repository's tracked and untracked-but-not-ignored files, as a fresh git repository."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\n")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     for name in filter(None, files):
         src = ROOT / name
-        if not src.is_file() or name.startswith(("data/", "models/", "metrics/", "plots/",
-                                                 "reports/", "cache/")):
+        if not src.is_file() or name.startswith(
+            ("data/", "models/", "metrics/", "plots/", "reports/", "cache/")
+        ):
             continue
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from owner_formats import (encode, image_uuid, imagereward_rows, noise, pickapic_frame, solid,
-                           truncated, write_hpd_test, write_image, write_imagereward,
-                           write_imagereward_test_json, write_pickapic_shard)
+from owner_formats import (
+    encode,
+    image_uuid,
+    imagereward_rows,
+    noise,
+    pickapic_frame,
+    solid,
+    truncated,
+    write_hpd_test,
+    write_image,
+    write_imagereward,
+    write_imagereward_test_json,
+    write_pickapic_shard,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -50,11 +61,11 @@ def _resolve(manifest: Path, value: str) -> Path:
 
 PICKAPIC_ROWS = [
     # caption, label_0, label_1, has_label, are_different
-    ("a red cube on a table", 1.0, 0.0, True, True),      # 0: image 0 wins
-    ("a blue ball", 0.0, 1.0, True, True),                # 1: image 1 wins
-    ("a tie between two", 0.5, 0.5, True, True),          # 2: tie
-    ("never judged", 0.0, 0.0, False, True),              # 3: no label
-    ("same picture twice", 1.0, 0.0, True, False),        # 4: identical images
+    ("a red cube on a table", 1.0, 0.0, True, True),  # 0: image 0 wins
+    ("a blue ball", 0.0, 1.0, True, True),  # 1: image 1 wins
+    ("a tie between two", 0.5, 0.5, True, True),  # 2: tie
+    ("never judged", 0.0, 0.0, False, True),  # 3: no label
+    ("same picture twice", 1.0, 0.0, True, False),  # 4: identical images
 ] + [("a cat in a hat", float(k % 2), float(1 - k % 2), True, True) for k in range(8)]  # 5..12
 
 
@@ -68,10 +79,12 @@ def pickapic_dir(tmp_path: Path) -> Path:
     data = tmp_path / "pickapic_v2" / "data"
     first, second = PICKAPIC_ROWS[:7], PICKAPIC_ROWS[7:]
     for k, (rows, start) in enumerate([(first, 0), (second, 7)]):
-        write_pickapic_shard(data / f"train-0000{k}-of-00002.parquet",
-                             _pickapic_frame(rows, start), row_group_size=3)
-    write_pickapic_shard(data / "test-00000-of-00001.parquet",
-                         _pickapic_frame(PICKAPIC_ROWS[:2], 100))
+        write_pickapic_shard(
+            data / f"train-0000{k}-of-00002.parquet", _pickapic_frame(rows, start), row_group_size=3
+        )
+    write_pickapic_shard(
+        data / "test-00000-of-00001.parquet", _pickapic_frame(PICKAPIC_ROWS[:2], 100)
+    )
     return tmp_path / "pickapic_v2"
 
 
@@ -85,8 +98,14 @@ def test_pickapic_pairs_ties_and_unlabelled(pickapic_dir: Path, tmp_path: Path) 
     assert summary["pairs_written"] == 10 and summary["images_written"] == 20
     frame = _read_manifest(out)
     assert len(frame) == 10
-    assert list(frame.columns) == ["pair_id", "prompt", "image_1", "image_2", "preferred",
-                                   "category"]
+    assert list(frame.columns) == [
+        "pair_id",
+        "prompt",
+        "image_1",
+        "image_2",
+        "preferred",
+        "category",
+    ]
     assert set(frame["preferred"]) == {1, 2}  # the slot of the winner is randomised
     assert (frame["category"] == "pickapic").all()
     assert frame["pair_id"].is_unique and frame["pair_id"].iloc[0] == "pickapic-1000-0-1"
@@ -106,7 +125,8 @@ def test_pickapic_pairs_ties_and_unlabelled(pickapic_dir: Path, tmp_path: Path) 
 
 
 def test_kept_ties_are_written_as_tie_rows_the_manifest_importer_counts(
-        pickapic_dir: Path, tmp_path: Path) -> None:
+    pickapic_dir: Path, tmp_path: Path
+) -> None:
     """``keep_ties``: the 0.5/0.5 row becomes a pair with ``preferred`` ``tie`` (PickScore's own
     evaluation scores such rows); ``prepare`` checks it, then leaves it out and counts it."""
     out = tmp_path / "ties.csv"
@@ -132,10 +152,22 @@ def test_pickapic_split_is_required_for_a_mixed_folder(pickapic_dir: Path, tmp_p
 
 
 def test_cap_per_prompt_is_seeded_and_deterministic(pickapic_dir: Path, tmp_path: Path) -> None:
-    a = import_dataset("pickapic", pickapic_dir, tmp_path / "a.jsonl", split="train",
-                       max_pairs_per_prompt=3, seed=11)
-    b = import_dataset("pickapic", pickapic_dir, tmp_path / "b.jsonl", split="train",
-                       max_pairs_per_prompt=3, seed=11)
+    a = import_dataset(
+        "pickapic",
+        pickapic_dir,
+        tmp_path / "a.jsonl",
+        split="train",
+        max_pairs_per_prompt=3,
+        seed=11,
+    )
+    b = import_dataset(
+        "pickapic",
+        pickapic_dir,
+        tmp_path / "b.jsonl",
+        split="train",
+        max_pairs_per_prompt=3,
+        seed=11,
+    )
     fa, fb = _read_manifest(tmp_path / "a.jsonl"), _read_manifest(tmp_path / "b.jsonl")
     assert a["pairs_capped"] == 5 and a["pairs_written"] == 5  # 8 cat pairs -> 3, plus 2 others
     assert fa["prompt"].value_counts()["a cat in a hat"] == 3
@@ -167,16 +199,19 @@ def test_pickapic_schema_errors(tmp_path: Path) -> None:
     bad.to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(RowError, match=r"bad\.parquet row 0, field 'caption'"):
         import_dataset("pickapic", tmp_path / "bad.parquet", tmp_path / "m.csv")
-    summary = import_dataset("pickapic", tmp_path / "bad.parquet", tmp_path / "m.csv",
-                             on_error="skip")
+    summary = import_dataset(
+        "pickapic", tmp_path / "bad.parquet", tmp_path / "m.csv", on_error="skip"
+    )
     assert summary["rows_skipped"] == 1 and summary["pairs_written"] == 1
     dup = _pickapic_frame(PICKAPIC_ROWS[:2])
     dup["ranking_id"] = 42  # a source repeating an id: both pairs kept, with distinct ids
     dup.to_parquet(tmp_path / "dup.parquet")
     summary = import_dataset("pickapic", tmp_path / "dup.parquet", tmp_path / "d.csv")
     assert summary["duplicate_pair_ids"] == 1
-    assert list(_read_manifest(tmp_path / "d.csv")["pair_id"]) == ["pickapic-42-0-1",
-                                                                  "pickapic-42-0-1-dup2"]
+    assert list(_read_manifest(tmp_path / "d.csv")["pair_id"]) == [
+        "pickapic-42-0-1",
+        "pickapic-42-0-1-dup2",
+    ]
     with pytest.raises(AdapterError, match=r"must end in \.csv or \.jsonl"):
         import_dataset("pickapic", tmp_path / "bad.parquet", tmp_path / "m.txt")
     with pytest.raises(AdapterError, match="unknown source 'laion'"):
@@ -227,8 +262,9 @@ def _pairs(path: Path) -> pd.DataFrame:
     return frame
 
 
-def test_imagereward_reads_images_inside_the_hub_zips(imagereward_root: Path,
-                                                      tmp_path: Path) -> None:
+def test_imagereward_reads_images_inside_the_hub_zips(
+    imagereward_root: Path, tmp_path: Path
+) -> None:
     """The hub ships images/<split>/<split>_<k>.zip: images are read from the archive (matched by
     file name, as the owners' loader does in the extracted folder) and written, fully decoded,
     beside the manifest; nothing is extracted beside the dataset."""
@@ -238,8 +274,9 @@ def test_imagereward_reads_images_inside_the_hub_zips(imagereward_root: Path,
     assert summary["candidate_pairs"] == 6 + 3
     assert summary["ties_dropped"] == 1
     assert summary["pairs_written"] == 8 and summary["images_written"] == 7
-    assert sorted(p.name for p in (imagereward_root / "images" / "train").iterdir()) == \
-        ["train_1.zip"]
+    assert sorted(p.name for p in (imagereward_root / "images" / "train").iterdir()) == [
+        "train_1.zip"
+    ]
     frame = _read_manifest(out)
     ranks = _rank_of_uuid()
     with zipfile.ZipFile(imagereward_root / "images" / "train" / "train_1.zip") as zf:
@@ -255,7 +292,8 @@ def test_imagereward_reads_images_inside_the_hub_zips(imagereward_root: Path,
 
 
 def test_imagereward_extracted_zip_json_and_parquet_give_the_same_pairs(
-        imagereward_root: Path, imagereward_extracted: Path, tmp_path: Path) -> None:
+    imagereward_root: Path, imagereward_extracted: Path, tmp_path: Path
+) -> None:
     """Every layout of the same data gives the same pairs: the metadata parquet with zipped or
     extracted images, the per-folder JSON inside the zip, and the extracted JSON."""
     import_dataset("imagereward", imagereward_root, tmp_path / "zip.csv", split="train")
@@ -281,19 +319,29 @@ def test_imagereward_file_name_fallback_as_the_owners_loader(tmp_path: Path) -> 
     (root / "images" / "train" / "train_1").rename(moved)
     summary = import_dataset("imagereward", moved / "train_1.json", tmp_path / "m.csv")
     assert summary["pairs_written"] == 8 and summary["missing_images"] == 0
-    assert {_resolve(tmp_path / "m.csv", p).parent.resolve()
-            for p in _read_manifest(tmp_path / "m.csv")["image_1"]} == {moved.resolve()}
+    assert {
+        _resolve(tmp_path / "m.csv", p).parent.resolve()
+        for p in _read_manifest(tmp_path / "m.csv")["image_1"]
+    } == {moved.resolve()}
 
 
 def test_imagereward_grouped_records_with_images_root(tmp_path: Path) -> None:
     """The ImageReward repository's test.json: id, prompt, generations, ranking."""
     images = tmp_path / "imgs"
-    records = [{"id": "005658-0040", "prompt": "deathly portal to the abyss",
-                "generations": [f"part-005658/images/0040/{k}.webp" for k in range(4)],
-                "ranking": [1, 2, 5, 3]},
-               {"id": "005937-0170", "prompt": "a cute cat",
-                "generations": [f"part-005937/images/0170/{k}.webp" for k in range(4)],
-                "ranking": [2, 3, 4, 2]}]
+    records = [
+        {
+            "id": "005658-0040",
+            "prompt": "deathly portal to the abyss",
+            "generations": [f"part-005658/images/0040/{k}.webp" for k in range(4)],
+            "ranking": [1, 2, 5, 3],
+        },
+        {
+            "id": "005937-0170",
+            "prompt": "a cute cat",
+            "generations": [f"part-005937/images/0170/{k}.webp" for k in range(4)],
+            "ranking": [2, 3, 4, 2],
+        },
+    ]
     meta = write_imagereward_test_json(tmp_path / "meta" / "test.json", records, images)
     with pytest.raises(RowError, match="image file not found: 'part-005658"):
         import_dataset("imagereward", meta, tmp_path / "g.csv")
@@ -304,46 +352,73 @@ def test_imagereward_grouped_records_with_images_root(tmp_path: Path) -> None:
     assert Path(row[f"image_{row['preferred']}"]).name == "1.webp"  # rank 2 beats rank 5
 
 
-def test_imagereward_missing_image_fail_or_skip(imagereward_extracted: Path,
-                                                imagereward_root: Path, tmp_path: Path) -> None:
+def test_imagereward_missing_image_fail_or_skip(
+    imagereward_extracted: Path, imagereward_root: Path, tmp_path: Path
+) -> None:
     name = f"{image_uuid(5)}.webp"
     (imagereward_extracted / "images" / "train" / "train_1" / name).unlink()
-    with pytest.raises(RowError, match=rf"metadata-train\.parquet row 5, field 'image_path'.*"
-                                       rf"{name}.*nor in a zip archive: .*train_1\.zip "
-                                       r"\(no such archive\)"):
-        import_dataset("imagereward", imagereward_extracted / "metadata-train.parquet",
-                       tmp_path / "m.csv")
-    summary = import_dataset("imagereward", imagereward_extracted / "metadata-train.parquet",
-                             tmp_path / "m.csv", on_error="skip")
+    with pytest.raises(
+        RowError,
+        match=rf"metadata-train\.parquet row 5, field 'image_path'.*"
+        rf"{name}.*nor in a zip archive: .*train_1\.zip "
+        r"\(no such archive\)",
+    ):
+        import_dataset(
+            "imagereward", imagereward_extracted / "metadata-train.parquet", tmp_path / "m.csv"
+        )
+    summary = import_dataset(
+        "imagereward",
+        imagereward_extracted / "metadata-train.parquet",
+        tmp_path / "m.csv",
+        on_error="skip",
+    )
     assert summary["missing_images"] == 1 and summary["pairs_missing_image"] == 2
     assert summary["pairs_written"] == 6
     # the same image missing from the hub's archive: the error names the archive and the member
     rows = _ir_rows()
     rows[5]["image_path"] = "images/train/train_1/not-in-the-archive.webp"
     pd.DataFrame(rows).to_parquet(imagereward_root / "metadata-train.parquet")
-    with pytest.raises(RowError, match=r"row 5, field 'image_path'.*train_1\.zip \(no member "
-                                       r"named 'not-in-the-archive\.webp'\)"):
+    with pytest.raises(
+        RowError,
+        match=r"row 5, field 'image_path'.*train_1\.zip \(no member "
+        r"named 'not-in-the-archive\.webp'\)",
+    ):
         import_dataset("imagereward", imagereward_root, tmp_path / "z.csv")
-    summary = import_dataset("imagereward", imagereward_root, tmp_path / "z.csv",
-                             on_error="skip")
+    summary = import_dataset("imagereward", imagereward_root, tmp_path / "z.csv", on_error="skip")
     assert summary["missing_images"] == 1 and summary["pairs_written"] == 6
 
 
 # ------------------------------------------------------------------------- HPD v2
 
+
 def _hpd_test_file(root: Path) -> Path:
     """test.json with the averaged rank and each annotator's ranking; images in test/."""
     records = [
-        {"prompt": "a watercolor fox", "image_path": ["00000.jpg", "00001.jpg", "00002.jpg"],
-         "rank": [3, 2, 1],  # contradicts the annotators' majority: --hpd-label says which wins
-         "raw_annotations": [{"rank": [1, 2, 3], "user_hash": "u1"},
-                             {"rank": [2, 1, 3], "user_hash": "u2"},
-                             {"rank": [1, 3, 2], "user_hash": "u3"}]},
-        {"prompt": "a castle at dusk", "image_path": ["00003.jpg", "00004.jpg"], "rank": [1, 2],
-         "raw_annotations": [{"rank": [1, 2], "user_hash": "u1"},
-                             {"rank": [2, 1], "user_hash": "u2"}]},  # no majority: a tie
-        {"prompt": "a lighthouse", "image_path": ["00005.jpg", "00006.jpg"], "rank": [2, 1],
-         "raw_annotations": []},  # no raw annotations: the rank decides
+        {
+            "prompt": "a watercolor fox",
+            "image_path": ["00000.jpg", "00001.jpg", "00002.jpg"],
+            "rank": [3, 2, 1],  # contradicts the annotators' majority: --hpd-label says which wins
+            "raw_annotations": [
+                {"rank": [1, 2, 3], "user_hash": "u1"},
+                {"rank": [2, 1, 3], "user_hash": "u2"},
+                {"rank": [1, 3, 2], "user_hash": "u3"},
+            ],
+        },
+        {
+            "prompt": "a castle at dusk",
+            "image_path": ["00003.jpg", "00004.jpg"],
+            "rank": [1, 2],
+            "raw_annotations": [
+                {"rank": [1, 2], "user_hash": "u1"},
+                {"rank": [2, 1], "user_hash": "u2"},
+            ],
+        },  # no majority: a tie
+        {
+            "prompt": "a lighthouse",
+            "image_path": ["00005.jpg", "00006.jpg"],
+            "rank": [2, 1],
+            "raw_annotations": [],
+        },  # no raw annotations: the rank decides
     ]
     return write_hpd_test(root, records)
 
@@ -358,22 +433,41 @@ def test_hpd_rank_decides_every_pair_as_the_owners_evaluation_does(tmp_path: Pat
     assert summary["candidate_pairs"] == 5 and summary["ties_dropped"] == 0
     assert summary["pairs_written"] == 5
     frame = _read_manifest(out).set_index("pair_id")
-    expected_winner = {"hpd-test-000000-0-1": "00001.jpg", "hpd-test-000000-0-2": "00002.jpg",
-                       "hpd-test-000000-1-2": "00002.jpg", "hpd-test-000001-0-1": "00003.jpg",
-                       "hpd-test-000002-0-1": "00006.jpg"}
+    expected_winner = {
+        "hpd-test-000000-0-1": "00001.jpg",
+        "hpd-test-000000-0-2": "00002.jpg",
+        "hpd-test-000000-1-2": "00002.jpg",
+        "hpd-test-000001-0-1": "00003.jpg",
+        "hpd-test-000002-0-1": "00006.jpg",
+    }
     assert set(frame.index) == set(expected_winner)
     for pair_id, name in expected_winner.items():
         row = frame.loc[pair_id]
         assert Path(row[f"image_{row['preferred']}"]).name == name
     # equal ranks are a tie: dropped, or written as a tie row
-    records = [{"prompt": "a red kite", "image_path": ["00000.jpg", "00001.jpg", "00002.jpg"],
-                "rank": [1, 2, 2], "raw_annotations": []}]
+    records = [
+        {
+            "prompt": "a red kite",
+            "image_path": ["00000.jpg", "00001.jpg", "00002.jpg"],
+            "rank": [1, 2, 2],
+            "raw_annotations": [],
+        }
+    ]
     (tmp_path / "HPDv2" / "tied.json").write_text(json.dumps(records))
-    tied = import_dataset("hpd", tmp_path / "HPDv2" / "tied.json", tmp_path / "t.csv",
-                          images_root=tmp_path / "HPDv2" / "test")
+    tied = import_dataset(
+        "hpd",
+        tmp_path / "HPDv2" / "tied.json",
+        tmp_path / "t.csv",
+        images_root=tmp_path / "HPDv2" / "test",
+    )
     assert tied["ties_dropped"] == 1 and tied["pairs_written"] == 2
-    kept = import_dataset("hpd", tmp_path / "HPDv2" / "tied.json", tmp_path / "k.csv",
-                          images_root=tmp_path / "HPDv2" / "test", keep_ties=True)
+    kept = import_dataset(
+        "hpd",
+        tmp_path / "HPDv2" / "tied.json",
+        tmp_path / "k.csv",
+        images_root=tmp_path / "HPDv2" / "test",
+        keep_ties=True,
+    )
     assert kept["ties_written"] == 1 and kept["pairs_written"] == 3
     rows = pd.read_csv(tmp_path / "k.csv", dtype=str).set_index("pair_id")
     assert rows.loc["hpd-tied-000000-1-2", "preferred"] == "tie"
@@ -387,8 +481,12 @@ def test_hpd_vote_majority_of_annotators_decides(tmp_path: Path) -> None:
     assert summary["groups"] == 3 and summary["candidate_pairs"] == 5
     assert summary["ties_dropped"] == 1 and summary["pairs_written"] == 4
     frame = _read_manifest(out).set_index("pair_id")
-    expected_winner = {"hpd-test-000000-0-1": "00000.jpg", "hpd-test-000000-0-2": "00000.jpg",
-                       "hpd-test-000000-1-2": "00001.jpg", "hpd-test-000002-0-1": "00006.jpg"}
+    expected_winner = {
+        "hpd-test-000000-0-1": "00000.jpg",
+        "hpd-test-000000-0-2": "00000.jpg",
+        "hpd-test-000000-1-2": "00001.jpg",
+        "hpd-test-000002-0-1": "00006.jpg",
+    }
     assert set(frame.index) == set(expected_winner)
     for pair_id, name in expected_winner.items():
         row = frame.loc[pair_id]
@@ -399,10 +497,10 @@ def test_hpd_vote_majority_of_annotators_decides(tmp_path: Path) -> None:
 
 def test_hpd_train_human_preference(tmp_path: Path) -> None:
     root = tmp_path / "HPDv2"
-    records = [{"human_preference": [1, 0], "prompt": "a red bicycle",
-                "file_path": ["a.jpg", "b.jpg"]},
-               {"human_preference": [0, 1], "prompt": "a green kite",
-                "file_path": ["c.jpg", "d.jpg"]}]
+    records = [
+        {"human_preference": [1, 0], "prompt": "a red bicycle", "file_path": ["a.jpg", "b.jpg"]},
+        {"human_preference": [0, 1], "prompt": "a green kite", "file_path": ["c.jpg", "d.jpg"]},
+    ]
     for k, name in enumerate("abcd"):
         _image_file(root / "train" / f"{name}.jpg", k)
     root.mkdir(exist_ok=True)
@@ -425,14 +523,29 @@ def test_hpd_malformed_rows(tmp_path: Path) -> None:
     records[0]["raw_annotations"][1]["rank"] = [1, 2]  # 2 ranks for 3 images
     (root / "bad.json").write_text(json.dumps(records))
     with pytest.raises(RowError, match=r"bad\.json entry 0, field 'rank': 2 ranks for 3 images"):
-        import_dataset("hpd", root / "bad.json", tmp_path / "m.csv", images_root=root / "test",
-                       hpd_label="vote")
-    summary = import_dataset("hpd", root / "bad.json", tmp_path / "m.csv",
-                             images_root=root / "test", on_error="skip", hpd_label="vote")
+        import_dataset(
+            "hpd",
+            root / "bad.json",
+            tmp_path / "m.csv",
+            images_root=root / "test",
+            hpd_label="vote",
+        )
+    summary = import_dataset(
+        "hpd",
+        root / "bad.json",
+        tmp_path / "m.csv",
+        images_root=root / "test",
+        on_error="skip",
+        hpd_label="vote",
+    )
     assert summary["rows_skipped"] == 1 and summary["pairs_written"] == 1
     # the averaged rank does not read the raw annotations; a bad rank fails the same way
-    assert import_dataset("hpd", root / "bad.json", tmp_path / "r.csv",
-                          images_root=root / "test")["pairs_written"] == 5
+    assert (
+        import_dataset("hpd", root / "bad.json", tmp_path / "r.csv", images_root=root / "test")[
+            "pairs_written"
+        ]
+        == 5
+    )
     records[0]["rank"] = ["first", 2, 3]
     (root / "bad_rank.json").write_text(json.dumps(records))
     with pytest.raises(RowError, match=r"bad_rank\.json entry 0, field 'rank': expected a number"):
@@ -457,8 +570,11 @@ def test_truncated_image_files_fail_at_import_not_later(tmp_path: Path) -> None:
     counted), instead of surfacing in ``prepare``."""
     src = _hpd_test_file(tmp_path / "HPDv2")
     bad = _truncated(tmp_path / "HPDv2" / "test" / "00001.jpg", "JPEG")
-    with pytest.raises(RowError, match=r"test\.json entry 0, field 'image_path': .*00001\.jpg: "
-                                       r"unreadable or truncated image"):
+    with pytest.raises(
+        RowError,
+        match=r"test\.json entry 0, field 'image_path': .*00001\.jpg: "
+        r"unreadable or truncated image",
+    ):
         import_dataset("hpd", src, tmp_path / "fail.csv")
     assert not (tmp_path / "fail.csv").exists()
     summary = import_dataset("hpd", src, tmp_path / "skip.csv", on_error="skip")
@@ -474,12 +590,22 @@ def test_truncated_png_named_by_a_hf_row_fails_at_import(tmp_path: Path) -> None
     """The same for an image a ``datasets`` row names by path (``{"bytes": None, "path"}``)."""
     good = _image_file(tmp_path / "good.png", 1)
     bad = _truncated(tmp_path / "bad.png", "PNG")
-    rows = [{"image": {"bytes": None, "path": str(path)}, "prompt_id": "p1", "prompt": "a dog",
-             "classification": "Animals", "rank": rank}
-            for path, rank in ((good, 1), (bad, 2))]
+    rows = [
+        {
+            "image": {"bytes": None, "path": str(path)},
+            "prompt_id": "p1",
+            "prompt": "a dog",
+            "classification": "Animals",
+            "rank": rank,
+        }
+        for path, rank in ((good, 1), (bad, 2))
+    ]
     adapter = ImageRewardAdapter(RecordsTable([("hf-imagereward", rows)]))
-    with pytest.raises(RowError, match=r"hf-imagereward entry 1, field 'image': .*bad\.png: "
-                                       r"unreadable or truncated image"):
+    with pytest.raises(
+        RowError,
+        match=r"hf-imagereward entry 1, field 'image': .*bad\.png: "
+        r"unreadable or truncated image",
+    ):
         run_import(adapter, tmp_path / "m.csv")
 
 
@@ -488,8 +614,11 @@ def test_truncated_pickapic_bytes_fail_at_import(tmp_path: Path) -> None:
     frame = _pickapic_frame(PICKAPIC_ROWS[:2])
     frame.loc[1, "jpg_1"] = truncated(encode(noise(1), "JPEG"))
     path = write_pickapic_shard(tmp_path / "train-00000-of-00001.parquet", frame)
-    with pytest.raises(RowError, match=r"train-00000-of-00001\.parquet row 1, field 'jpg_1': "
-                                       r"image data: unreadable or truncated image"):
+    with pytest.raises(
+        RowError,
+        match=r"train-00000-of-00001\.parquet row 1, field 'jpg_1': "
+        r"image data: unreadable or truncated image",
+    ):
         import_dataset("pickapic", path, tmp_path / "m.csv")
     assert not (tmp_path / "m.csv").exists()
     summary = import_dataset("pickapic", path, tmp_path / "m.csv", on_error="skip")
@@ -500,13 +629,19 @@ def test_truncated_pickapic_bytes_fail_at_import(tmp_path: Path) -> None:
 def test_truncated_imagereward_webp_fails_at_import(tmp_path: Path, zipped: bool) -> None:
     """ImageRewardDB's archives hold damaged WebP files (the hub's discussion #3): one fails the
     import naming the metadata row, the field and the file (the archive member when zipped)."""
-    root = write_imagereward(tmp_path / "ImageRewardDB", _ir_rows(), zipped=zipped,
-                             image_bytes=lambda k: truncated(encode(noise(k), "WEBP"))
-                             if k == 3 else None)
+    root = write_imagereward(
+        tmp_path / "ImageRewardDB",
+        _ir_rows(),
+        zipped=zipped,
+        image_bytes=lambda k: truncated(encode(noise(k), "WEBP")) if k == 3 else None,
+    )
     name = rf"{image_uuid(3)}\.webp"
     where = rf"train_1\.zip:{name}" if zipped else rf"train_1/{name}"
-    with pytest.raises(RowError, match=rf"metadata-train\.parquet row 3, field 'image_path': "
-                                       rf".*{where}: unreadable or truncated image"):
+    with pytest.raises(
+        RowError,
+        match=rf"metadata-train\.parquet row 3, field 'image_path': "
+        rf".*{where}: unreadable or truncated image",
+    ):
         import_dataset("imagereward", root, tmp_path / "m.csv")
     assert not (tmp_path / "m.csv").exists()
     summary = import_dataset("imagereward", root, tmp_path / "m.csv", on_error="skip")
@@ -529,14 +664,18 @@ def test_a_damaged_archive_member_fails_at_import(imagereward_root: Path, tmp_pa
     at = raw.index(contents[member]) + len(contents[member]) // 2
     raw[at] ^= 0xFF
     archive.write_bytes(bytes(raw))
-    with pytest.raises(RowError, match=rf"row 2, field 'image_path': .*train_1\.zip:"
-                                       rf"{image_uuid(2)}\.webp: cannot be read from the archive"):
+    with pytest.raises(
+        RowError,
+        match=rf"row 2, field 'image_path': .*train_1\.zip:"
+        rf"{image_uuid(2)}\.webp: cannot be read from the archive",
+    ):
         import_dataset("imagereward", imagereward_root, tmp_path / "m.csv")
     summary = import_dataset("imagereward", imagereward_root, tmp_path / "m.csv", on_error="skip")
     assert summary["bad_images"] == 1 and summary["pairs_written"] == 8 - 2  # 1 of its 3 is a tie
 
 
 # ------------------------------------------------------------------------- shared logic, CLI
+
 
 def test_verdict_is_a_majority_vote() -> None:
     nan = float("nan")
@@ -555,8 +694,7 @@ def test_verdict_is_a_majority_vote() -> None:
 def test_manifest_is_accepted_by_the_manifest_importer(pickapic_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "m" / "pickapic.csv"
     summary = import_dataset("pickapic", pickapic_dir, out, split="train")
-    result = import_manifest(out, tmp_path / "prepared", max_pixels=10_000_000,
-                                          on_error="fail")
+    result = import_manifest(out, tmp_path / "prepared", max_pixels=10_000_000, on_error="fail")
     assert len(result.pairs) == summary["pairs_written"] and not result.problems
     ours = _read_manifest(out)
     assert list(result.pairs["pair_id"]) == list(ours["pair_id"])
@@ -567,29 +705,64 @@ def test_cli_import_end_to_end(tmp_path: Path) -> None:
     src = _hpd_test_file(tmp_path / "HPDv2")
     out = tmp_path / "cli" / "hpd.csv"
     runner = CliRunner()
-    result = runner.invoke(app, ["import", "hpd", "--from", str(src), "--out", str(out),
-                                 "--seed", "5", "--max-pairs-per-prompt", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            "hpd",
+            "--from",
+            str(src),
+            "--out",
+            str(out),
+            "--seed",
+            "5",
+            "--max-pairs-per-prompt",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["source"] == "hpd" and summary["pairs_written"] == 4
     assert summary["pairs_capped"] == 1 and summary["ties_dropped"] == 0
     assert len(_read_manifest(out)) == 4
-    voted = runner.invoke(app, ["import", "hpd", "--from", str(src), "--out", str(out),
-                                "--hpd-label", "vote", "--keep-ties"])
+    voted = runner.invoke(
+        app,
+        [
+            "import",
+            "hpd",
+            "--from",
+            str(src),
+            "--out",
+            str(out),
+            "--hpd-label",
+            "vote",
+            "--keep-ties",
+        ],
+    )
     assert voted.exit_code == 0, voted.output
-    summary = json.loads(voted.stdout[voted.stdout.index("{"):])
+    summary = json.loads(voted.stdout[voted.stdout.index("{") :])
     assert summary["hpd_label"] == "vote" and summary["ties_written"] == 1
-    bad = runner.invoke(app, ["import", "hpd", "--from", str(tmp_path / "nope.json"),
-                              "--out", str(out)])
+    bad = runner.invoke(
+        app, ["import", "hpd", "--from", str(tmp_path / "nope.json"), "--out", str(out)]
+    )
     assert bad.exit_code == 2
     assert "nope.json: no such file or folder" in bad.output
 
 
 def test_images_inside_rows_as_a_hf_dataset_yields_them(tmp_path: Path) -> None:
     """HF copies carry images in the rows: ``{"bytes", "path"}`` (ImageRewardDB) or a list (HPD)."""
-    ir_rows = [{"image": {"bytes": _jpeg(k), "path": None}, "prompt_id": "p1", "prompt": "a dog",
-                "classification": "Animals", "image_amount_in_total": 3, "rank": rank,
-                "overall_rating": 5} for k, rank in enumerate([2, 1, 3])]
+    ir_rows = [
+        {
+            "image": {"bytes": _jpeg(k), "path": None},
+            "prompt_id": "p1",
+            "prompt": "a dog",
+            "classification": "Animals",
+            "image_amount_in_total": 3,
+            "rank": rank,
+            "overall_rating": 5,
+        }
+        for k, rank in enumerate([2, 1, 3])
+    ]
     adapter = ImageRewardAdapter(RecordsTable([("hf-imagereward", ir_rows)]))
     out = tmp_path / "ir.csv"
     summary = run_import(adapter, out)
@@ -599,8 +772,14 @@ def test_images_inside_rows_as_a_hf_dataset_yields_them(tmp_path: Path) -> None:
         winner = _resolve(out, row[f"image_{row['preferred']}"])
         assert row["image_1"].startswith("ir_images/")
         assert winner.read_bytes() == _jpeg(1 if 1 in (i, j) else 0)  # rank 1 beats all
-    hpd_rows = [{"prompt": "a boat", "image": [_jpeg(5), _jpeg(6)], "rank": [2, 1],
-                 "raw_annotations": [{"rank": [2, 1], "user_hash": "u"}]}]
+    hpd_rows = [
+        {
+            "prompt": "a boat",
+            "image": [_jpeg(5), _jpeg(6)],
+            "rank": [2, 1],
+            "raw_annotations": [{"rank": [2, 1], "user_hash": "u"}],
+        }
+    ]
     adapter = HPDAdapter(RecordsTable([("hf-hpd", hpd_rows)]), tag="test")
     out = tmp_path / "hpd.jsonl"
     summary = run_import(adapter, out)
@@ -617,5 +796,9 @@ def test_hf_dataset_needs_the_datasets_package(tmp_path: Path) -> None:
     else:  # pragma: no cover - this project does not install datasets
         pytest.skip("datasets is installed; this test checks the message when it is not")
     with pytest.raises(AdapterError, match="pip install datasets"):
-        import_dataset("pickapic", "hf:yuvalkirstain/pickapic_v2", tmp_path / "m.csv",
-                       split="validation_unique")
+        import_dataset(
+            "pickapic",
+            "hf:yuvalkirstain/pickapic_v2",
+            tmp_path / "m.csv",
+            split="validation_unique",
+        )

@@ -26,8 +26,14 @@ from t2ieval.benchmark.features import (
     make_extractor,
 )
 
-CLIP_SPACE = FeatureSpace("clip", "test CLIP tower (8-d)", 8, comparable=False,
-                          has_class_logits=False, note="not comparable to published FID")
+CLIP_SPACE = FeatureSpace(
+    "clip",
+    "test CLIP tower (8-d)",
+    8,
+    comparable=False,
+    has_class_logits=False,
+    note="not comparable to published FID",
+)
 
 
 def test_fid_is_zero_for_one_set_and_the_squared_mean_shift_for_a_shifted_copy():
@@ -68,8 +74,12 @@ def test_clipscore_is_100_times_the_cosine_floored_at_zero():
 
 def _features(n_per_gen=30, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    feats = torch.cat([torch.randn(n_per_gen, 8, generator=gen, dtype=torch.float64),
-                       torch.randn(n_per_gen, 8, generator=gen, dtype=torch.float64) + 2.0])
+    feats = torch.cat(
+        [
+            torch.randn(n_per_gen, 8, generator=gen, dtype=torch.float64),
+            torch.randn(n_per_gen, 8, generator=gen, dtype=torch.float64) + 2.0,
+        ]
+    )
     names = ["near"] * n_per_gen + ["far"] * n_per_gen
     return names, feats
 
@@ -121,14 +131,16 @@ def random_inception_weights(path):
     torch.save({}, empty)
     net = FeatureExtractorInceptionV3.__new__(FeatureExtractorInceptionV3)
     with pytest.raises(RuntimeError):  # the layers exist before the (empty) weights load
-        FeatureExtractorInceptionV3.__init__(net, "inception-v3-compat", ["2048"],
-                                             feature_extractor_weights_path=str(empty))
+        FeatureExtractorInceptionV3.__init__(
+            net, "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty)
+        )
     torch.save(net.state_dict(), path)
     return path
 
 
-def test_the_inception_path_gives_pool_features_logits_and_an_inception_score(tmp_path,
-                                                                                monkeypatch):
+def test_the_inception_path_gives_pool_features_logits_and_an_inception_score(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     weights = random_inception_weights(tmp_path / "inception.pth")
     extractor = make_extractor("auto", inception_weights=weights)
@@ -143,10 +155,15 @@ def test_the_inception_path_gives_pool_features_logits_and_an_inception_score(tm
     assert feats.dtype == torch.float64 and torch.isfinite(feats).all()
     again, _ = extractor.extract(images[3:])
     torch.testing.assert_close(again[0], feats[3])
-    result = distribution_metrics(["g"], ["g"] * 4, feats, logits, np.zeros(4), extractor.space,
-                                  feats[:3])
-    assert set(result.table["metric"]) == {"fid_inception", "kid_inception", "is_inception",
-                                           CLIPSCORE}
+    result = distribution_metrics(
+        ["g"], ["g"] * 4, feats, logits, np.zeros(4), extractor.space, feats[:3]
+    )
+    assert set(result.table["metric"]) == {
+        "fid_inception",
+        "kid_inception",
+        "is_inception",
+        CLIPSCORE,
+    }
     assert not result.skipped
     # in the hub cache, under the reference file name, it is found without --inception-weights
     hub_cache_path().parent.mkdir(parents=True)

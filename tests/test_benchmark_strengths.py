@@ -22,8 +22,7 @@ def expected_wins(theta: np.ndarray, per_pair: float) -> np.ndarray:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-3.0, 3.0), min_size=2, max_size=6),
-       st.floats(1.0, 500.0))
+@given(st.lists(st.floats(-3.0, 3.0), min_size=2, max_size=6), st.floats(1.0, 500.0))
 def test_the_fit_recovers_the_strengths_that_generated_the_expected_wins(theta, per_pair):
     theta = np.asarray(theta)
     fitted = fit_bradley_terry(expected_wins(theta, per_pair), prior=0.0)
@@ -60,9 +59,14 @@ def test_a_stack_of_win_matrices_is_fitted_one_by_one():
     np.testing.assert_allclose(together, alone, atol=1e-9)
 
 
-@pytest.mark.parametrize("wins, message", [
-    (np.ones((2, 3)), "K, K"), (-np.ones((2, 2)), "non-negative"),
-    (np.full((2, 2), np.nan), "finite")])
+@pytest.mark.parametrize(
+    "wins, message",
+    [
+        (np.ones((2, 3)), "K, K"),
+        (-np.ones((2, 2)), "non-negative"),
+        (np.full((2, 2), np.nan), "finite"),
+    ],
+)
 def test_malformed_win_matrices_are_refused(wins, message):
     with pytest.raises(ValueError, match=message):
         fit_bradley_terry(wins)
@@ -88,10 +92,12 @@ def test_ties_are_half_a_win_for_each_side_and_counted():
 
 
 def test_with_ties_the_fitted_probability_is_the_share_of_wins_ties_counting_half():
-    scores = _scores([("a", f"p{k}", 1.0) for k in range(11)]
-                     + [("b", f"p{k}", 0.0) for k in range(6)]      # a wins 6
-                     + [("b", f"p{k}", 2.0) for k in range(6, 8)]   # b wins 2
-                     + [("b", f"p{k}", 1.0) for k in range(8, 11)])  # three ties
+    scores = _scores(
+        [("a", f"p{k}", 1.0) for k in range(11)]
+        + [("b", f"p{k}", 0.0) for k in range(6)]  # a wins 6
+        + [("b", f"p{k}", 2.0) for k in range(6, 8)]  # b wins 2
+        + [("b", f"p{k}", 1.0) for k in range(8, 11)]
+    )  # three ties
     c = compare_within_prompts(scores)
     assert c.ties.sum() / 2 == 3
     theta = fit_bradley_terry(c.wins.sum(axis=0), prior=0.0)
@@ -99,10 +105,19 @@ def test_with_ties_the_fitted_probability_is_the_share_of_wins_ties_counting_hal
 
 
 def test_missing_images_are_counted_and_images_never_compared_across_prompts():
-    scores = _scores([("a", "p1", 1.0), ("b", "p1", 0.0), ("c", "p1", 0.5),
-                      ("a", "p2", 0.0), ("b", "p2", 1.0),                    # c has no p2
-                      ("a", "p3", 0.3), ("a", "p3", 0.7), ("c", "p3", 0.5),  # two of a, no b
-                      ("c", "p4", float("nan"))])                            # c's p4 unscored
+    scores = _scores(
+        [
+            ("a", "p1", 1.0),
+            ("b", "p1", 0.0),
+            ("c", "p1", 0.5),
+            ("a", "p2", 0.0),
+            ("b", "p2", 1.0),  # c has no p2
+            ("a", "p3", 0.3),
+            ("a", "p3", 0.7),
+            ("c", "p3", 0.5),  # two of a, no b
+            ("c", "p4", float("nan")),
+        ]
+    )  # c's p4 unscored
     c = compare_within_prompts(scores, prompts=["p1", "p2", "p3", "p4", "p5"])
     assert c.prompts == ("p1", "p2", "p3", "p4", "p5")
     gen = generator_table(c).set_index("generator")
@@ -115,8 +130,17 @@ def test_missing_images_are_counted_and_images_never_compared_across_prompts():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("abcd"), st.sampled_from(["p1", "p2", "p3"]),
-                          st.sampled_from([0.0, 0.25, 0.5, 1.0])), min_size=1, max_size=25))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("abcd"),
+            st.sampled_from(["p1", "p2", "p3"]),
+            st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
 def test_every_cross_generator_pair_within_a_prompt_is_one_comparison(rows):
     scores = _scores(rows)
     c = compare_within_prompts(scores)
@@ -163,13 +187,15 @@ def test_the_bootstrap_resamples_prompts_not_comparisons():
     """A prompt with many comparisons weighs as one unit: its copies move together."""
     one_big = np.zeros((2, 2, 2))
     one_big[0, 0, 1] = 50.0  # prompt 0: a wins 50 times
-    one_big[1, 1, 0] = 1.0   # prompt 1: b wins once
+    one_big[1, 1, 0] = 1.0  # prompt 1: b wins once
     s = bootstrap_strengths(one_big, ["a", "b"], n=400, seed=0)
     assert s.ci_low[0] < 0 < s.ci_high[0]  # with two prompts, either may be drawn twice
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n": 0}, "n must be"), ({"level": 1.0}, "level"), ({"names": ["a"]}, "names")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"n": 0}, "n must be"), ({"level": 1.0}, "level"), ({"names": ["a"]}, "names")],
+)
 def test_bootstrap_arguments_are_checked(kwargs, message):
     args = {"per_prompt_wins": _separated_prompts(3, 0), "names": ["a", "b", "c"], **kwargs}
     with pytest.raises(ValueError, match=message):

@@ -21,15 +21,12 @@ from __future__ import annotations
 import math
 import os
 import socket
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-from helpers import make_pairs  # noqa: E402  (tiny generated pairs)
 
 from t2ieval.clip.data import PairImageDataset, PairSet  # noqa: E402
 from t2ieval.clip.distributed import DistContext, init_distributed, shutdown  # noqa: E402
@@ -39,10 +36,19 @@ from t2ieval.clip.train import finetune, make_loader, set_trainable, train_one_e
 from t2ieval.params import FinetuneClipParams  # noqa: E402
 from t2ieval.runtime import seed_everything  # noqa: E402
 
+from helpers import make_pairs  # noqa: E402  (tiny generated pairs)
+
 GLOBAL_BATCH = 8
 N_PAIRS = 16  # 2 global batches; 4 pairs per rank per step
-CFG = FinetuneClipParams(model="t2i-micro", train="full", epochs=2, lr=2e-3, lr_decay=0.5,
-                         batch_size=GLOBAL_BATCH, weight_decay=0.01)
+CFG = FinetuneClipParams(
+    model="t2i-micro",
+    train="full",
+    epochs=2,
+    lr=2e-3,
+    lr_decay=0.5,
+    batch_size=GLOBAL_BATCH,
+    weight_decay=0.01,
+)
 
 
 def _sgd_run(pairs: PairSet, ctx: DistContext) -> tuple[dict[str, torch.Tensor], float]:
@@ -57,26 +63,44 @@ def _sgd_run(pairs: PairSet, ctx: DistContext) -> tuple[dict[str, torch.Tensor],
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     loader, sampler = make_loader(dataset, GLOBAL_BATCH, ctx, seed=0, num_workers=0)
     sampler.set_epoch(1)
-    loss = train_one_epoch(train_model, loader,
-                           PairwiseInfoNCE(None, rank=ctx.rank, world_size=ctx.world_size),
-                           optimizer, torch.device("cpu"), cached=False, ctx=ctx)
+    loss = train_one_epoch(
+        train_model,
+        loader,
+        PairwiseInfoNCE(None, rank=ctx.rank, world_size=ctx.world_size),
+        optimizer,
+        torch.device("cpu"),
+        cached=False,
+        ctx=ctx,
+    )
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, loss
 
 
 def _worker(rank: int, world_size: int, port: int, data_dir: str, out_dir: str) -> None:
     torch.set_num_threads(1)
-    os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size),
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    os.environ.update(
+        {
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(world_size),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+    )
     ctx, device = init_distributed("auto", torch.device("cpu"))
     assert ctx.backend == "gloo" and ctx.world_size == world_size
     pairs = PairSet.from_frame(pd.read_csv(Path(data_dir) / "pairs.csv"))
     state, loss = _sgd_run(pairs, ctx)
     result = finetune(pairs, pairs, CFG, seed=0, device=device, ctx=ctx)
-    torch.save({"state": state, "loss": loss,
-                "train_loss": [r["train_loss"] for r in result.curve],
-                "val_accuracy": [r["val_accuracy"] for r in result.curve],
-                "best_val_accuracy": result.best_val_accuracy},
-               Path(out_dir) / f"rank{rank}.pt")
+    torch.save(
+        {
+            "state": state,
+            "loss": loss,
+            "train_loss": [r["train_loss"] for r in result.curve],
+            "val_accuracy": [r["val_accuracy"] for r in result.curve],
+            "best_val_accuracy": result.best_val_accuracy,
+        },
+        Path(out_dir) / f"rank{rank}.pt",
+    )
     shutdown(ctx)
 
 
@@ -100,8 +124,11 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     seed_everything(0)
     initial = create_clip("t2i-micro").model.state_dict()
     assert ranks[0]["loss"] == pytest.approx(single_loss, rel=1e-5)
-    update = max(float((v - initial[k]).abs().max()) for k, v in single_state.items()
-                 if v.is_floating_point())
+    update = max(
+        float((v - initial[k]).abs().max())
+        for k, v in single_state.items()
+        if v.is_floating_point()
+    )
     assert update > 1e-3  # the weights did move
     for rank in ranks:
         for k, v in single_state.items():

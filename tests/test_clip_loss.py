@@ -34,15 +34,15 @@ NEG = [[-0.5, 0.3, 0.2], [0.6, 0.6, -0.1], [1.0, -0.2, 0.1]]
 
 @pytest.mark.parametrize("tau", [0.07, 0.5, 2.0])
 def test_loss_matches_hand_computation_with_fixed_temperature(tau):
-    loss = PairwiseInfoNCE(temperature=tau)(
-        torch.tensor(Q), torch.tensor(POS), torch.tensor(NEG))
+    loss = PairwiseInfoNCE(temperature=tau)(torch.tensor(Q), torch.tensor(POS), torch.tensor(NEG))
     assert float(loss) == pytest.approx(_hand_loss(Q, POS, NEG, tau), rel=1e-5)
 
 
 def test_loss_uses_learned_logit_scale_when_temperature_is_null():
     scale = torch.tensor(3.0)  # = exp(logit_scale) = 1/tau
     loss = PairwiseInfoNCE(temperature=None)(
-        torch.tensor(Q), torch.tensor(POS), torch.tensor(NEG), scale)
+        torch.tensor(Q), torch.tensor(POS), torch.tensor(NEG), scale
+    )
     assert float(loss) == pytest.approx(_hand_loss(Q, POS, NEG, 1 / 3.0), rel=1e-5)
 
 
@@ -50,10 +50,12 @@ def test_other_pairs_images_are_negatives():
     # with a single pair only its own non-preferred image is a negative; adding a second pair
     # must change the first anchor's loss (its images join the denominator)
     one = PairwiseInfoNCE(temperature=1.0)(
-        torch.tensor(Q[:1]), torch.tensor(POS[:1]), torch.tensor(NEG[:1]))
+        torch.tensor(Q[:1]), torch.tensor(POS[:1]), torch.tensor(NEG[:1])
+    )
     assert float(one) == pytest.approx(_hand_loss(Q[:1], POS[:1], NEG[:1], 1.0), rel=1e-5)
     logits, labels = PairwiseInfoNCE(temperature=1.0).logits(
-        torch.tensor(Q), torch.tensor(POS), torch.tensor(NEG), 1.0)
+        torch.tensor(Q), torch.tensor(POS), torch.tensor(NEG), 1.0
+    )
     assert logits.shape == (3, 6)
     assert labels.tolist() == [0, 1, 2]
 

@@ -12,8 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from t2ieval.clip.model import (ClipModelError, PretrainedUnavailableError, create_clip,
-                                load_clip, save_clip)
+from t2ieval.clip.model import (
+    ClipModelError,
+    PretrainedUnavailableError,
+    create_clip,
+    load_clip,
+    save_clip,
+)
 from t2ieval.clip.score import ClipScorer
 
 MICRO = "t2i-micro"  # src/t2ieval/configs/open_clip/t2i-micro.json

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
+from t2ieval.batching import score_pair_table
 from t2ieval.clip.data import PairSet
 from t2ieval.clip.model import create_clip
 from t2ieval.clip.score import ClipScorer
-from t2ieval.batching import score_pair_table
-from t2ieval.metrics import pairwise_accuracy
 from t2ieval.clip.train import finetune, set_trainable
-from helpers import make_pairs
-
+from t2ieval.metrics import pairwise_accuracy
 from t2ieval.params import FinetuneClipParams
 from t2ieval.runtime import pick_device
 
+from helpers import make_pairs
+
+
 def _cfg(**kw) -> FinetuneClipParams:
-    base = dict(model="t2i-micro", train="full", epochs=1, lr=3e-3, lr_decay=1.0, batch_size=4,
-                weight_decay=0.0)
+    base = dict(
+        model="t2i-micro",
+        train="full",
+        epochs=1,
+        lr=3e-3,
+        lr_decay=1.0,
+        batch_size=4,
+        weight_decay=0.0,
+    )
     base.update(kw)
     return FinetuneClipParams(**base)
 
@@ -31,8 +36,9 @@ def test_tiny_model_overfits_a_handful_of_pairs(tmp_path):
     torch.set_num_threads(1)
     frame = make_pairs(tmp_path / "img", 8)
     pairs = PairSet.from_frame(frame)
-    result = finetune(pairs, pairs, _cfg(epochs=30, batch_size=8), seed=0,
-                      device=pick_device("cpu"))
+    result = finetune(
+        pairs, pairs, _cfg(epochs=30, batch_size=8), seed=0, device=pick_device("cpu")
+    )
     assert result.zeroshot_val_accuracy < 1.0  # the random backbone does not already know
     assert result.best_val_accuracy == 1.0
     assert result.best_epoch >= 1
@@ -50,8 +56,10 @@ def _weights(bundle) -> dict[str, torch.Tensor]:
 def test_same_seed_gives_same_weights_after_a_step(tmp_path):
     pairs = PairSet.from_frame(make_pairs(tmp_path / "img", 4))
     cfg = _cfg(epochs=1, batch_size=4)  # one step
-    runs = [_weights(finetune(pairs, pairs, cfg, seed=s, device=pick_device("cpu")).bundle)
-            for s in (5, 5, 6)]
+    runs = [
+        _weights(finetune(pairs, pairs, cfg, seed=s, device=pick_device("cpu")).bundle)
+        for s in (5, 5, 6)
+    ]
     for k in runs[0]:
         assert torch.equal(runs[0][k], runs[1][k]), k
     assert any(not torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
@@ -62,9 +70,14 @@ def test_heads_mode_trains_only_heads_on_cached_embeddings(tmp_path):
     torch.manual_seed(0)
     bundle = create_clip("t2i-micro")
     backbone_before = {k: v.clone() for k, v in bundle.model.clip.state_dict().items()}
-    result = finetune(pairs, pairs, _cfg(train="heads", epochs=3, lr=1e-2, batch_size=4,
-                                         temperature=0.1),
-                      seed=0, device=pick_device("cpu"), bundle=bundle)
+    result = finetune(
+        pairs,
+        pairs,
+        _cfg(train="heads", epochs=3, lr=1e-2, batch_size=4, temperature=0.1),
+        seed=0,
+        device=pick_device("cpu"),
+        bundle=bundle,
+    )
     after = result.bundle.model
     for k, v in after.clip.state_dict().items():
         assert torch.equal(v, backbone_before[k]), k
@@ -85,7 +98,11 @@ def test_last_blocks_unlocks_only_the_final_blocks():
     assert {"clip.logit_scale", "image_head.weight", "text_head.weight"} <= trainable
     set_trainable(model, "heads", fixed_temperature=True)
     assert {n for n, p in model.named_parameters() if p.requires_grad} == {
-        "image_head.weight", "image_head.bias", "text_head.weight", "text_head.bias"}
+        "image_head.weight",
+        "image_head.bias",
+        "text_head.weight",
+        "text_head.bias",
+    }
 
 
 def test_bad_pairs_table_names_the_row(tmp_path):

@@ -25,7 +25,7 @@ def _digest(folder) -> str:
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
     a = generate(tmp_path / "a", 30, 96, seed=7, image_root="data")
     b = generate(tmp_path / "b", 30, 96, seed=7, image_root="data")
-    c = generate(tmp_path / "c", 30, 96, seed=8, image_root="data")
+    generate(tmp_path / "c", 30, 96, seed=8, image_root="data")
     assert a == b
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
@@ -40,7 +40,9 @@ def test_pair_does_not_depend_on_set_size(tmp_path):
     pd.testing.assert_frame_equal(s, big)
     for name in s["image_1"]:
         file = name.split("/")[-1]
-        assert (tmp_path / "s/images" / file).read_bytes() == (tmp_path / "l/images" / file).read_bytes()
+        assert (tmp_path / "s/images" / file).read_bytes() == (
+            tmp_path / "l/images" / file
+        ).read_bytes()
 
 
 def _diff_groups(good: Scene, bad: Scene) -> list[tuple[str, object, object]]:
@@ -93,10 +95,12 @@ def test_questions_are_true_for_the_faithful_image_and_catch_the_violation(index
         if qa.kind == "style":
             assert qa.answer == ("yes" if good.style == "sketch" else "no")
         elif qa.question.startswith("Can you find any") and not any(
-                qa.question.endswith(f" {g.shape}?") for g in good.groups):
+            qa.question.endswith(f" {g.shape}?") for g in good.groups
+        ):
             assert qa.answer == "no"  # the decoy question about an absent shape
         elif qa.kind == "colour" and not any(
-                qa.question == f"Is the {g.shape} {g.colour}?" for g in good.groups):
+            qa.question == f"Is the {g.shape} {g.colour}?" for g in good.groups
+        ):
             assert qa.answer == "no"  # the decoy question about a wrong colour
         else:
             assert qa.answer == "yes", qa

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import ordpy
-import pandas as pd
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -19,19 +18,30 @@ from t2ieval.entropy.features import (
     luminance_features,
     pattern_counts,
 )
-from t2ieval.entropy.spec import FeatureSpec
 from t2ieval.entropy.plane import complexity_bounds
-from t2ieval.images import ImageError, to_luminance
+from t2ieval.entropy.spec import FeatureSpec
+from t2ieval.images import to_luminance
 
-CONFIGS = [(2, 2, 1, 1), (3, 2, 1, 1), (2, 3, 1, 1), (2, 2, 2, 1), (2, 2, 1, 2), (3, 3, 1, 1),
-           (2, 1, 1, 1), (1, 3, 1, 2), (3, 2, 2, 3)]
+CONFIGS = [
+    (2, 2, 1, 1),
+    (3, 2, 1, 1),
+    (2, 3, 1, 1),
+    (2, 2, 2, 1),
+    (2, 2, 1, 2),
+    (3, 3, 1, 1),
+    (2, 1, 1, 1),
+    (1, 3, 1, 2),
+    (3, 2, 2, 3),
+]
 
 
 def _rendered(size: int = 64, seed: int = 0) -> Image.Image:
     """Shapes on a noisy gradient, as the synthetic data looks: flat areas (ties) and edges."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
-    base = np.stack([xx * 2.0, yy * 1.5, (xx + yy) * 0.8], axis=-1) + rng.normal(0, 6, (size, size, 3))
+    base = np.stack([xx * 2.0, yy * 1.5, (xx + yy) * 0.8], axis=-1) + rng.normal(
+        0, 6, (size, size, 3)
+    )
     img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), mode="RGB")
     draw = ImageDraw.Draw(img)
     draw.rectangle([5, 8, 30, 25], fill=(200, 30, 30))
@@ -49,9 +59,9 @@ def _images() -> dict[str, np.ndarray]:
         "random": rng.integers(0, 256, (37, 41), dtype=np.uint8),
         "shapes": shapes,
         "blurred_shapes": to_luminance(_rendered(seed=2).filter(ImageFilter.GaussianBlur(2))),
-        "few_levels": rng.integers(0, 3, (30, 33), dtype=np.uint8),    # ties everywhere
+        "few_levels": rng.integers(0, 3, (30, 33), dtype=np.uint8),  # ties everywhere
         "binary": (rng.random((25, 29)) < 0.2).astype(np.uint8) * 255,
-        "flat_shapes": to_luminance(flat_shapes),                      # mostly constant windows
+        "flat_shapes": to_luminance(flat_shapes),  # mostly constant windows
         "gradient": np.tile(np.arange(40, dtype=np.uint8), (20, 1)),  # ties along columns
     }
 
@@ -71,12 +81,14 @@ def test_matches_ordpy(name: str, dx: int, dy: int, taux: int, tauy: int) -> Non
 def test_large_window_uses_sparse_histogram_and_matches_ordpy() -> None:
     gray = IMAGES["few_levels"]  # 4x3 window: 12! states, counted with np.unique
     assert complexity_entropy(gray, 4, 3) == pytest.approx(
-        ordpy.complexity_entropy(gray, dx=4, dy=3), abs=1e-9, rel=0)
+        ordpy.complexity_entropy(gray, dx=4, dy=3), abs=1e-9, rel=0
+    )
 
 
 @pytest.mark.parametrize("dx,dy,taux,tauy", [(2, 2, 1, 1), (3, 2, 1, 1), (2, 2, 2, 1)])
-def test_pattern_distribution_equals_ordpy_including_ties(dx: int, dy: int, taux: int,
-                                                          tauy: int) -> None:
+def test_pattern_distribution_equals_ordpy_including_ties(
+    dx: int, dy: int, taux: int, tauy: int
+) -> None:
     """Stronger than H and C: the same multiset of pattern counts as ordpy's argsort patterns."""
     for gray in (IMAGES["few_levels"], IMAGES["flat_shapes"], IMAGES["shapes"]):
         _, probs = ordpy.ordinal_distribution(gray, dx=dx, dy=dy, taux=taux, tauy=tauy)
@@ -106,7 +118,8 @@ def test_chunking_does_not_change_counts() -> None:
 def test_float_input_matches_ordpy() -> None:
     gray = np.random.default_rng(3).normal(size=(20, 22))
     assert complexity_entropy(gray, 2, 2) == pytest.approx(
-        ordpy.complexity_entropy(gray, dx=2, dy=2), abs=1e-9, rel=0)
+        ordpy.complexity_entropy(gray, dx=2, dy=2), abs=1e-9, rel=0
+    )
 
 
 def test_constant_image_gives_zero_like_ordpy() -> None:
@@ -121,12 +134,15 @@ def test_values_in_unit_interval_and_noise_near_max_entropy() -> None:
     assert 0.99 < h <= 1.0 and 0.0 <= c < 0.01
 
 
-@pytest.mark.parametrize("bad,match", [
-    (np.zeros((8, 8, 3), dtype=np.uint8), "2-D"),
-    (np.zeros(10, dtype=np.uint8), "2-D"),
-    (np.array([[0.0, np.nan], [1.0, 2.0]]), "NaN"),
-    (np.array([["a", "b"], ["c", "d"]]), "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.zeros((8, 8, 3), dtype=np.uint8), "2-D"),
+        (np.zeros(10, dtype=np.uint8), "2-D"),
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), "NaN"),
+        (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+    ],
+)
 def test_bad_arrays_are_refused(bad: np.ndarray, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         complexity_entropy(bad, 2, 2)
@@ -140,8 +156,9 @@ def test_window_larger_than_image_is_refused() -> None:
         complexity_entropy(gray, dx=2, dy=2, tauy=3)  # span 4 rows
 
 
-@pytest.mark.parametrize("dx,dy,taux,tauy", [(1, 1, 1, 1), (0, 2, 1, 1), (2, 2, 0, 1),
-                                             (5, 5, 1, 1)])
+@pytest.mark.parametrize(
+    "dx,dy,taux,tauy", [(1, 1, 1, 1), (0, 2, 1, 1), (2, 2, 0, 1), (5, 5, 1, 1)]
+)
 def test_bad_window_parameters_are_refused(dx: int, dy: int, taux: int, tauy: int) -> None:
     with pytest.raises(ValueError):
         complexity_entropy(np.zeros((30, 30), dtype=np.uint8), dx, dy, taux, tauy)
@@ -149,8 +166,12 @@ def test_bad_window_parameters_are_refused(dx: int, dy: int, taux: int, tauy: in
 
 def test_feature_spec_columns_and_validation() -> None:
     specs = feature_specs([{"dx": 2, "dy": 2}, FeatureSpec(3, 2, 1, 1, 2)])
-    assert feature_columns(specs) == ["H_dx2_dy2_tx1_ty1_s1", "C_dx2_dy2_tx1_ty1_s1",
-                                      "H_dx3_dy2_tx1_ty1_s2", "C_dx3_dy2_tx1_ty1_s2"]
+    assert feature_columns(specs) == [
+        "H_dx2_dy2_tx1_ty1_s1",
+        "C_dx2_dy2_tx1_ty1_s1",
+        "H_dx3_dy2_tx1_ty1_s2",
+        "C_dx3_dy2_tx1_ty1_s2",
+    ]
     with pytest.raises(ValueError, match="twice"):
         feature_specs([{"dx": 2}, {"dx": 2, "dy": 2}])
     with pytest.raises(ValueError, match="empty"):
@@ -170,16 +191,21 @@ def test_params_hold_feature_specs() -> None:
 
 def test_image_features_downsample_then_compute() -> None:
     img = _rendered(size=64)
-    features = [{"dx": 2, "dy": 2, "scale": 1}, {"dx": 3, "dy": 2, "scale": 2},
-                {"dx": 2, "dy": 2, "taux": 2, "scale": 4}]
+    features = [
+        {"dx": 2, "dy": 2, "scale": 1},
+        {"dx": 3, "dy": 2, "scale": 2},
+        {"dx": 2, "dy": 2, "taux": 2, "scale": 4},
+    ]
     vec = image_features(img, features)
     gray = to_luminance(img)
     half = np.asarray(img.convert("L").reduce(2))
     quarter = np.asarray(img.convert("L").reduce(4))
     assert half.shape == (32, 32) and np.array_equal(downsample(gray, 2), half)
-    expected = [*ordpy.complexity_entropy(gray, dx=2, dy=2),
-                *ordpy.complexity_entropy(half, dx=3, dy=2),
-                *ordpy.complexity_entropy(quarter, dx=2, dy=2, taux=2)]
+    expected = [
+        *ordpy.complexity_entropy(gray, dx=2, dy=2),
+        *ordpy.complexity_entropy(half, dx=3, dy=2),
+        *ordpy.complexity_entropy(quarter, dx=2, dy=2, taux=2),
+    ]
     np.testing.assert_allclose(vec, expected, atol=1e-9, rtol=0)
     np.testing.assert_array_equal(vec, luminance_features(gray, features))
 
@@ -196,11 +222,15 @@ def test_complexity_bounds_match_ordpy_curves() -> None:
     ref_hi = ordpy.maximum_complexity_entropy(dx=2, dy=2, m=25)
     ref_hi = ref_hi[np.argsort(ref_hi[:, 0])]
     grid = np.linspace(0.05, 0.95, 19)
-    np.testing.assert_allclose(np.interp(grid, lo[:, 0], lo[:, 1]),
-                               np.interp(grid, ref_lo[:, 0], ref_lo[:, 1]), atol=3e-3)
-    np.testing.assert_allclose(np.interp(grid, hi[:, 0], hi[:, 1]),
-                               np.interp(grid, ref_hi[:, 0], ref_hi[:, 1]), atol=3e-3)
+    np.testing.assert_allclose(
+        np.interp(grid, lo[:, 0], lo[:, 1]), np.interp(grid, ref_lo[:, 0], ref_lo[:, 1]), atol=3e-3
+    )
+    np.testing.assert_allclose(
+        np.interp(grid, hi[:, 0], hi[:, 1]), np.interp(grid, ref_hi[:, 0], ref_hi[:, 1]), atol=3e-3
+    )
     # every real image lies between the bounds
     for gray in IMAGES.values():
         h, c = complexity_entropy(gray, 2, 2)
-        assert np.interp(h, lo[:, 0], lo[:, 1]) - 1e-3 <= c <= np.interp(h, hi[:, 0], hi[:, 1]) + 1e-3
+        assert (
+            np.interp(h, lo[:, 0], lo[:, 1]) - 1e-3 <= c <= np.interp(h, hi[:, 0], hi[:, 1]) + 1e-3
+        )

@@ -19,19 +19,29 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from owner_formats import (imagereward_rows, pickapic_frame, write_hpd_test, write_imagereward,
-                           write_pickapic_shard)
+from owner_formats import (
+    imagereward_rows,
+    pickapic_frame,
+    write_hpd_test,
+    write_imagereward,
+    write_pickapic_shard,
+)
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from t2ieval.cli import app
 from t2ieval.data.manifest import ManifestError
 from t2ieval.manifest_eval import EvalError, evaluate_manifest, registry_model
+
 from helpers import fused_tolerance
 
 MODEL_URI = "models:/t2ieval@champion"
-PALETTE = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
-           "yellow": (230, 220, 30)}
+PALETTE = {
+    "red": (220, 30, 30),
+    "green": (30, 200, 30),
+    "blue": (30, 30, 220),
+    "yellow": (230, 220, 30),
+}
 
 
 def scene(k: int) -> Image.Image:
@@ -49,44 +59,63 @@ def scene(k: int) -> Image.Image:
 def _invoke(*args: str) -> dict:
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout[result.stdout.index("{"):])
+    return json.loads(result.stdout[result.stdout.index("{") :])
 
 
 # ---------------------------------------------------------------- each owner's format, imported
 
+
 def _hpd(root: Path) -> Path:
     """HPD v2 test.json: four prompts of three images; one record ranks two images equal."""
-    records = [{"prompt": f"a {name} square", "image_path": [f"{3 * i + j:05d}.jpg"
-                                                             for j in range(3)],
-                "rank": ranks, "raw_annotations": [{"rank": ranks, "user_hash": "u1"}]}
-               for i, (name, ranks) in enumerate([("red", [1, 2, 3]), ("green", [3, 1, 2]),
-                                                  ("blue", [1, 2, 2]), ("yellow", [2, 3, 1])])]
+    records = [
+        {
+            "prompt": f"a {name} square",
+            "image_path": [f"{3 * i + j:05d}.jpg" for j in range(3)],
+            "rank": ranks,
+            "raw_annotations": [{"rank": ranks, "user_hash": "u1"}],
+        }
+        for i, (name, ranks) in enumerate(
+            [("red", [1, 2, 3]), ("green", [3, 1, 2]), ("blue", [1, 2, 2]), ("yellow", [2, 3, 1])]
+        )
+    ]
     src = write_hpd_test(root / "HPDv2", records, draw=scene)
     return src
 
 
 def _imagereward(root: Path) -> Path:
     """ImageRewardDB as on the hub (metadata parquet + images/test/test_1.zip)."""
-    groups = {"000001-0001": ("a red square on a white wall", "People", [1, 2, 2, 3]),
-              "000002-0002": ("a blue square in a field", "Outdoor Scenes", [2, 1, 3]),
-              "000003-0003": ("a green square", "People", [1, 2])}
+    groups = {
+        "000001-0001": ("a red square on a white wall", "People", [1, 2, 2, 3]),
+        "000002-0002": ("a blue square in a field", "Outdoor Scenes", [2, 1, 3]),
+        "000003-0003": ("a green square", "People", [1, 2]),
+    }
     rows = imagereward_rows(groups, split="test")
     return write_imagereward(root / "ImageRewardDB", rows, draw=scene, split="test")
 
 
 def _pickapic(root: Path) -> Path:
     """A Pick-a-Pic v2 test_unique shard: six decided rows, a tie and an unlabelled row."""
-    rows = [("a red square", 1.0, 0.0, True, True), ("a blue square", 0.0, 1.0, True, True),
-            ("a green square", 0.5, 0.5, True, True), ("a yellow square", 1.0, 0.0, True, True),
-            ("a red square", 0.0, 1.0, True, True), ("a blue square", 1.0, 0.0, True, True),
-            ("a green square", 0.0, 1.0, True, True), ("unjudged", 0.0, 0.0, False, True)]
-    return write_pickapic_shard(root / "pickapic_v2" / "data" /
-                                "test_unique-00000-of-00001.parquet",
-                                pickapic_frame(rows, draw=scene))
+    rows = [
+        ("a red square", 1.0, 0.0, True, True),
+        ("a blue square", 0.0, 1.0, True, True),
+        ("a green square", 0.5, 0.5, True, True),
+        ("a yellow square", 1.0, 0.0, True, True),
+        ("a red square", 0.0, 1.0, True, True),
+        ("a blue square", 1.0, 0.0, True, True),
+        ("a green square", 0.0, 1.0, True, True),
+        ("unjudged", 0.0, 0.0, False, True),
+    ]
+    return write_pickapic_shard(
+        root / "pickapic_v2" / "data" / "test_unique-00000-of-00001.parquet",
+        pickapic_frame(rows, draw=scene),
+    )
 
 
-SOURCES = {"hpd": (_hpd, 12, 1), "imagereward": (_imagereward, 10, 1),
-           "pickapic": (_pickapic, 7, 1)}  # source: (writer, pairs written, of which ties)
+SOURCES = {
+    "hpd": (_hpd, 12, 1),
+    "imagereward": (_imagereward, 10, 1),
+    "pickapic": (_pickapic, 7, 1),
+}  # source: (writer, pairs written, of which ties)
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +126,9 @@ def manifests(tmp_path_factory) -> dict[str, Path]:
     for source, (write, pairs, ties) in SOURCES.items():
         src = write(root / "raw")
         manifest = root / "manifests" / f"{source}.csv"
-        summary = _invoke("import", source, "--from", str(src), "--out", str(manifest),
-                          "--keep-ties")
+        summary = _invoke(
+            "import", source, "--from", str(src), "--out", str(manifest), "--keep-ties"
+        )
         assert summary["pairs_written"] == pairs and summary["ties_written"] == ties, summary
         out[source] = manifest
     return out
@@ -126,8 +156,15 @@ def _by_hand(ev, manifest: Path, ties: str) -> tuple[pd.DataFrame, float]:
             credit = 0.5
         else:
             credit = float((s1 > s2) == (rec["preferred"] == "1"))
-        rows.append({"pair_id": rec["pair_id"], "category": rec["category"], "score_1": s1,
-                     "score_2": s2, "credit": credit})
+        rows.append(
+            {
+                "pair_id": rec["pair_id"],
+                "category": rec["category"],
+                "score_1": s1,
+                "score_2": s2,
+                "credit": credit,
+            }
+        )
     hand = pd.DataFrame(rows)
     return hand, float(hand["credit"].mean())
 
@@ -135,8 +172,9 @@ def _by_hand(ev, manifest: Path, ties: str) -> tuple[pd.DataFrame, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("ties", ["drop", "half"])
 @pytest.mark.parametrize("source", list(SOURCES))
-def test_eval_reproduces_the_accuracy_computed_by_hand(source, ties, manifests, tiny_evaluator,
-                                                       tiny_tracking, tmp_path, monkeypatch):
+def test_eval_reproduces_the_accuracy_computed_by_hand(
+    source, ties, manifests, tiny_evaluator, tiny_tracking, tmp_path, monkeypatch
+):
     manifest = manifests[source]
     _, pairs, human_ties = SOURCES[source]
     monkeypatch.chdir(tmp_path)
@@ -144,8 +182,21 @@ def test_eval_reproduces_the_accuracy_computed_by_hand(source, ties, manifests, 
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     out = tmp_path / "eval" / "result.csv"
-    summary = _invoke("eval", "--model", MODEL_URI, "--manifest", str(manifest), "--ties", ties,
-                      "--out", str(out), "--tracking-uri", tiny_tracking, "--batch-size", "4")
+    summary = _invoke(
+        "eval",
+        "--model",
+        MODEL_URI,
+        "--manifest",
+        str(manifest),
+        "--ties",
+        ties,
+        "--out",
+        str(out),
+        "--tracking-uri",
+        tiny_tracking,
+        "--batch-size",
+        "4",
+    )
 
     hand, accuracy = _by_hand(tiny_evaluator, manifest, ties)
     assert summary["accuracy"] == pytest.approx(accuracy, abs=1e-12)
@@ -159,15 +210,20 @@ def test_eval_reproduces_the_accuracy_computed_by_hand(source, ties, manifests, 
         assert summary["per_category"][cat]["accuracy"] == pytest.approx(group["credit"].mean())
         assert summary["per_category"][cat]["pairs"] == len(group)
     by_prompt = pd.read_csv(manifest, dtype=str, keep_default_na=False).set_index("pair_id")
-    prompt_mean = hand.assign(prompt=by_prompt.loc[hand["pair_id"], "prompt"].to_numpy()) \
-        .groupby("prompt")["credit"].mean().mean()
+    prompt_mean = (
+        hand.assign(prompt=by_prompt.loc[hand["pair_id"], "prompt"].to_numpy())
+        .groupby("prompt")["credit"]
+        .mean()
+        .mean()
+    )
     assert summary["accuracy_prompt_mean"] == pytest.approx(prompt_mean)
 
     # result.csv: one row per scored pair, the same scores and credit
     result = pd.read_csv(out, keep_default_na=False).set_index("pair_id")
     assert list(result.index) == list(hand["pair_id"])
-    assert {"prompt", "category", "score_1", "score_2", "verdict", "preferred",
-            "credit"} <= set(result.columns)
+    assert {"prompt", "category", "score_1", "score_2", "verdict", "preferred", "credit"} <= set(
+        result.columns
+    )
     tol = fused_tolerance(tiny_evaluator.scorer.fusion)
     for rec in hand.to_dict("records"):
         row = result.loc[rec["pair_id"]]
@@ -177,10 +233,16 @@ def test_eval_reproduces_the_accuracy_computed_by_hand(source, ties, manifests, 
         assert row["verdict"] == (1 if rec["score_1"] > rec["score_2"] else 2)
 
     # the scorer's calibrated probability, when it gives one, is passed through
-    first = pd.read_csv(manifest, dtype=str, keep_default_na=False).set_index("pair_id") \
+    first = (
+        pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        .set_index("pair_id")
         .loc[hand["pair_id"].iloc[0]]
-    api = tiny_evaluator.score_pairs([first["prompt"]], [manifest.parent / first["image_1"]],
-                                     [manifest.parent / first["image_2"]])
+    )
+    api = tiny_evaluator.score_pairs(
+        [first["prompt"]],
+        [manifest.parent / first["image_1"]],
+        [manifest.parent / first["image_2"]],
+    )
     assert api.loc[0, "score_1"] == pytest.approx(result["score_1"].iloc[0], abs=tol)
     if "p_1_over_2" in api.columns:
         assert result["p_1_over_2"].iloc[0] == pytest.approx(api.loc[0, "p_1_over_2"], abs=1e-6)
@@ -199,17 +261,23 @@ def test_eval_reproduces_the_accuracy_computed_by_hand(source, ties, manifests, 
     assert run.data.params["ties"] == ties and run.data.params["model_uri"] == MODEL_URI
     assert run.data.params["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
     champion = client.get_model_version_by_alias("t2ieval", "champion")
-    assert run.data.tags["model_version"] == str(champion.version) == \
-        summary["mlflow"]["model_version"]
+    assert (
+        run.data.tags["model_version"]
+        == str(champion.version)
+        == summary["mlflow"]["model_version"]
+    )
     assert run.data.tags["t2ieval.kind"] == "eval" and "lock_sha256" in run.data.tags
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"result.csv",
-                                                                        "summary.json"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
+        "result.csv",
+        "summary.json",
+    }
     local = Path(client.download_artifacts(run.info.run_id, "result.csv", str(tmp_path)))
     assert local.read_bytes() == out.read_bytes()
     assert not (tmp_path / "mlruns").exists()  # artifacts live beside the store, not in the cwd
 
 
 # ---------------------------------------------------------------- checks that need no model
+
 
 def _manifest(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,17 +290,23 @@ def test_options_and_manifest_problems_are_reported_before_any_model_loads(tmp_p
     loaded when there is nothing to score."""
     scene(0).save(tmp_path / "a.png")
     scene(1).save(tmp_path / "b.png")
-    ties_only = _manifest(tmp_path / "ties.csv", [
-        {"prompt": "a red square", "image_1": "a.png", "image_2": "b.png", "preferred": "tie"}])
+    ties_only = _manifest(
+        tmp_path / "ties.csv",
+        [{"prompt": "a red square", "image_1": "a.png", "image_2": "b.png", "preferred": "tie"}],
+    )
     with pytest.raises(EvalError, match=r"ties must be one of \('drop', 'half'\), got 'third'"):
         evaluate_manifest("models:/nope@x", ties_only, ties="third", log_run=False)
     with pytest.raises(EvalError, match="on_error must be one of"):
         evaluate_manifest("models:/nope@x", ties_only, on_error="ignore", log_run=False)
     with pytest.raises(EvalError, match=r"no pair to score \(1 rows, 0 problems, 1 human ties"):
         evaluate_manifest("models:/nope@x", ties_only, log_run=False)
-    bad = _manifest(tmp_path / "bad.csv", [
-        {"prompt": "a red square", "image_1": "a.png", "image_2": "b.png", "preferred": "1"},
-        {"prompt": " ", "image_1": "a.png", "image_2": "b.png", "preferred": "3"}])
+    bad = _manifest(
+        tmp_path / "bad.csv",
+        [
+            {"prompt": "a red square", "image_1": "a.png", "image_2": "b.png", "preferred": "1"},
+            {"prompt": " ", "image_1": "a.png", "image_2": "b.png", "preferred": "3"},
+        ],
+    )
     with pytest.raises(ManifestError, match=r"row 2, field 'prompt'.*\n.*row 2, field 'preferred'"):
         evaluate_manifest("models:/nope@x", bad, on_error="fail", log_run=False)
     with pytest.raises(FileNotFoundError, match="nowhere.csv: manifest not found"):
@@ -246,12 +320,24 @@ def test_cli_says_why_it_cannot_run_and_leaves_mlflow_as_it_was(tmp_path, monkey
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     scene(0).save(tmp_path / "a.png")
     scene(1).save(tmp_path / "b.png")
-    manifest = _manifest(tmp_path / "m.csv", [
-        {"prompt": "a red square", "image_1": "a.png", "image_2": "b.png", "preferred": "2"}])
+    manifest = _manifest(
+        tmp_path / "m.csv",
+        [{"prompt": "a red square", "image_1": "a.png", "image_2": "b.png", "preferred": "2"}],
+    )
     store = f"sqlite:///{(tmp_path / 'empty.db').as_posix()}"
     runner = CliRunner()
-    missing = runner.invoke(app, ["eval", "--model", "models:/no-such-model@champion",
-                                  "--manifest", str(manifest), "--tracking-uri", store])
+    missing = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            "models:/no-such-model@champion",
+            "--manifest",
+            str(manifest),
+            "--tracking-uri",
+            store,
+        ],
+    )
     assert missing.exit_code == 2
     assert "cannot load model 'models:/no-such-model@champion'" in missing.output
     bad_ties = runner.invoke(app, ["eval", "--manifest", str(manifest), "--ties", "win"])
@@ -261,17 +347,23 @@ def test_cli_says_why_it_cannot_run_and_leaves_mlflow_as_it_was(tmp_path, monkey
     assert not (tmp_path / "result.csv").exists()
 
 
-@pytest.mark.parametrize("uri, parsed", [
-    ("models:/t2ieval@champion", ("t2ieval", "champion", None)),
-    ("models:/t2ieval/7", ("t2ieval", None, "7")),
-    ("runs:/abc/model", None), (".", None), ("models:/t2ieval", None),
-])
+@pytest.mark.parametrize(
+    "uri, parsed",
+    [
+        ("models:/t2ieval@champion", ("t2ieval", "champion", None)),
+        ("models:/t2ieval/7", ("t2ieval", None, "7")),
+        ("runs:/abc/model", None),
+        (".", None),
+        ("models:/t2ieval", None),
+    ],
+)
 def test_registry_uris_name_a_model_version(uri, parsed):
     assert registry_model(uri) == parsed
 
 
-_NAME = st.text(st.characters(blacklist_characters="/@", blacklist_categories=("Cs",)),
-                min_size=1, max_size=20)
+_NAME = st.text(
+    st.characters(blacklist_characters="/@", blacklist_categories=("Cs",)), min_size=1, max_size=20
+)
 
 
 @given(name=_NAME, alias=_NAME, version=st.integers(1, 10**6))

@@ -1,4 +1,4 @@
-"""The Python API (``Evaluator``) and the ``t2ieval score`` / ``rank`` commands on the tiny project."""
+"""The Python API (``Evaluator``) and the ``t2ieval score`` / ``rank`` commands, tiny project."""
 
 from __future__ import annotations
 
@@ -17,17 +17,20 @@ from typer.testing import CliRunner
 from t2ieval.cli import app
 from t2ieval.evaluator import Answer, Evaluator, ImageScore, Verdict, ranks_of
 from t2ieval.images import ImageError
+
 from helpers import TOL, fused_tolerance
 
 MODEL_URI = "models:/t2ieval@champion"
 
 
 def test_import_t2ieval_stays_light_and_exports_the_api_lazily():
-    code = ("import sys, t2ieval; heavy = [m for m in ('torch', 'mlflow', 'open_clip') "
-            "if m in sys.modules]; assert not heavy, heavy; "
-            "from t2ieval import Evaluator, Verdict; "
-            "assert Evaluator.__module__ == 't2ieval.evaluator' and Verdict.__name__ == 'Verdict'; "
-            "assert 'Evaluator' in dir(t2ieval)")
+    code = (
+        "import sys, t2ieval; heavy = [m for m in ('torch', 'mlflow', 'open_clip') "
+        "if m in sys.modules]; assert not heavy, heavy; "
+        "from t2ieval import Evaluator, Verdict; "
+        "assert Evaluator.__module__ == 't2ieval.evaluator' and Verdict.__name__ == 'Verdict'; "
+        "assert 'Evaluator' in dir(t2ieval)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -68,12 +71,16 @@ def ev(tiny_evaluator) -> Evaluator:
 
 @pytest.fixture(scope="module")
 def fused(tiny_project) -> pd.DataFrame:
-    """Test pairs with the pipeline's own branch scores (``<branch>_score_<slot>``), paths absolute."""
+    """Test pairs with the pipeline's branch scores (``<branch>_score_<slot>``), paths absolute."""
     table = pd.read_csv(tiny_project / "data" / "split" / "pairs.csv", dtype={"pair_id": str})
     for b in ("clip", "ce", "d"):
         scores = pd.read_csv(tiny_project / "data" / "scores" / f"{b}.csv", dtype={"pair_id": str})
-        table = table.merge(scores[["pair_id", "score_1", "score_2"]].rename(
-            columns={"score_1": f"{b}_score_1", "score_2": f"{b}_score_2"}), on="pair_id")
+        table = table.merge(
+            scores[["pair_id", "score_1", "score_2"]].rename(
+                columns={"score_1": f"{b}_score_1", "score_2": f"{b}_score_2"}
+            ),
+            on="pair_id",
+        )
     table = table[table["split"] == "test"].head(6).reset_index(drop=True)
     for col in ("image_1", "image_2"):
         table[col] = [str(tiny_project / p) for p in table[col]]
@@ -98,9 +105,12 @@ def test_compare_matches_the_pipelines_branch_scores(ev, fused):
             for slot in (1, 2):
                 key = f"{b}_score_{slot}"
                 assert getattr(v, key) == pytest.approx(row[key], abs=1e-5), (row["pair_id"], key)
-        fused_scores = ev.scorer.fusion.fuse({b: np.array([getattr(v, f"{b}_score_1"),
-                                                           getattr(v, f"{b}_score_2")])
-                                              for b in ("clip", "ce", "d")})
+        fused_scores = ev.scorer.fusion.fuse(
+            {
+                b: np.array([getattr(v, f"{b}_score_1"), getattr(v, f"{b}_score_2")])
+                for b in ("clip", "ce", "d")
+            }
+        )
         assert [v.score_1, v.score_2] == pytest.approx(fused_scores.tolist(), abs=1e-12)
         assert v.preferred == (2 if v.score_2 > v.score_1 else 1)
         assert v.margin == pytest.approx(abs(v.score_1 - v.score_2))
@@ -132,7 +142,9 @@ def test_score_and_rank_take_paths_or_pil_images(ev, fused):
     by_path = ev.score(row["prompt"], paths)
     assert isinstance(by_path, list) and len(by_path) == 3
     assert np.allclose(ev.score(row["prompt"], pil), by_path, atol=TOL)
-    assert ev.score(row["prompt"], paths[0]) == pytest.approx(by_path[:1], abs=fused_tolerance(ev.scorer.fusion))
+    assert ev.score(row["prompt"], paths[0]) == pytest.approx(
+        by_path[:1], abs=fused_tolerance(ev.scorer.fusion)
+    )
     ranks, scores = ev.rank(row["prompt"], paths)
     assert sorted(ranks) == [1, 2, 3]
     assert np.allclose(scores, by_path, atol=TOL)
@@ -148,8 +160,9 @@ def test_a_pil_image_with_alpha_scores_like_the_same_file(ev, fused, tmp_path):
     rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))  # half the pixels see-through
     rgba.save(tmp_path / "alpha.png")
     prompt = fused.iloc[2]["prompt"]
-    assert ev.score(prompt, rgba) == pytest.approx(ev.score(prompt, tmp_path / "alpha.png"),
-                                                   abs=TOL)
+    assert ev.score(prompt, rgba) == pytest.approx(
+        ev.score(prompt, tmp_path / "alpha.png"), abs=TOL
+    )
 
 
 @pytest.mark.slow
@@ -167,8 +180,10 @@ def test_bad_input_and_bad_model_fail_clearly(ev, fused, tmp_path):
         Evaluator.load(tmp_path)
     env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     with pytest.raises(MlflowException, match="no-such-model"):
-        Evaluator.load("models:/no-such-model@champion",
-                       tracking_uri=f"sqlite:///{(tmp_path / 'empty.db').as_posix()}")
+        Evaluator.load(
+            "models:/no-such-model@champion",
+            tracking_uri=f"sqlite:///{(tmp_path / 'empty.db').as_posix()}",
+        )
     # an explicit tracking URI is used for that load only, not left in the process environment
     assert {k: os.environ.get(k) for k in env} == env
 
@@ -182,8 +197,19 @@ def runner() -> CliRunner:
 @pytest.mark.slow
 def test_cli_score_json_matches_the_api(runner, ev, fused, tiny_project):
     row = fused.iloc[0]
-    result = runner.invoke(app, ["score", "--prompt", row["prompt"], row["image_1"],
-                                 row["image_2"], "--model", str(tiny_project), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--prompt",
+            row["prompt"],
+            row["image_1"],
+            row["image_2"],
+            "--model",
+            str(tiny_project),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     got = json.loads(result.stdout)
     v = ev.compare(row["prompt"], row["image_1"], row["image_2"])
@@ -198,8 +224,11 @@ def test_cli_score_json_matches_the_api(runner, ev, fused, tiny_project):
 @pytest.mark.slow
 def test_cli_score_text_uses_the_registered_champion_by_default(runner, ev, fused, tracking):
     row = fused.iloc[1]
-    result = runner.invoke(app, ["score", "-p", row["prompt"], row["image_1"], row["image_2"]],
-                           env={"MLFLOW_TRACKING_URI": tracking})
+    result = runner.invoke(
+        app,
+        ["score", "-p", row["prompt"], row["image_1"], row["image_2"]],
+        env={"MLFLOW_TRACKING_URI": tracking},
+    )
     assert result.exit_code == 0, result.output
     v = ev.compare(row["prompt"], row["image_1"], row["image_2"])
     text = result.stdout
@@ -213,8 +242,9 @@ def test_cli_score_text_uses_the_registered_champion_by_default(runner, ev, fuse
 def test_cli_rank_orders_images_best_first(runner, ev, fused, tiny_project):
     row = fused.iloc[2]
     paths = [row["image_1"], row["image_2"], fused.iloc[4]["image_2"]]
-    result = runner.invoke(app, ["rank", "--prompt", row["prompt"], *paths,
-                                 "--model", str(tiny_project), "--json"])
+    result = runner.invoke(
+        app, ["rank", "--prompt", row["prompt"], *paths, "--model", str(tiny_project), "--json"]
+    )
     assert result.exit_code == 0, result.output
     ranking = json.loads(result.stdout)["ranking"]
     ranks, scores = ev.rank(row["prompt"], paths)
@@ -230,12 +260,13 @@ def test_cli_rank_orders_images_best_first(runner, ev, fused, tiny_project):
 def test_cli_errors_exit_2_with_a_message(runner, fused, tiny_project, tmp_path):
     row = fused.iloc[0]
     missing = tmp_path / "missing.png"
-    result = runner.invoke(app, ["score", "-p", row["prompt"], row["image_1"], str(missing),
-                                 "-m", str(tiny_project)])
+    result = runner.invoke(
+        app, ["score", "-p", row["prompt"], row["image_1"], str(missing), "-m", str(tiny_project)]
+    )
     assert result.exit_code == 2 and f"{missing}: no such file" in result.stderr
-    result = runner.invoke(app, ["score", "-p", " ", row["image_1"], row["image_2"],
-                                 "-m", str(tiny_project)])
+    result = runner.invoke(
+        app, ["score", "-p", " ", row["image_1"], row["image_2"], "-m", str(tiny_project)]
+    )
     assert result.exit_code == 2 and "--prompt is empty" in result.stderr
-    result = runner.invoke(app, ["rank", "-p", row["prompt"], row["image_1"],
-                                 "-m", str(tmp_path)])
+    result = runner.invoke(app, ["rank", "-p", row["prompt"], row["image_1"], "-m", str(tmp_path)])
     assert result.exit_code == 2 and "cannot load model" in result.stderr

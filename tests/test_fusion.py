@@ -9,11 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2ieval.fusion import (FusionWeights, cross_validated_accuracy, fixed_weights,
-                            fused_pair_scores, learn_weights)
+from t2ieval.fusion import (
+    FusionWeights,
+    cross_validated_accuracy,
+    fixed_weights,
+    fused_pair_scores,
+    learn_weights,
+)
+from t2ieval.metrics import pairwise_accuracy
 from t2ieval.pipeline.evaluate import evaluate
 from t2ieval.pipeline.fuse import merge_branch_scores, run_fusion
-from t2ieval.metrics import pairwise_accuracy
 
 
 def _table(n=400, seed=0):
@@ -21,9 +26,13 @@ def _table(n=400, seed=0):
     rng = np.random.default_rng(seed)
     preferred = rng.integers(1, 3, size=n)
     sign = np.where(preferred == 1, 1.0, -1.0)
-    rows = {"pair_id": [f"p{i}" for i in range(n)], "prompt": [f"prompt {i // 2}" for i in range(n)],
-            "preferred": preferred, "category": np.where(np.arange(n) % 2, "colour", "count"),
-            "split": np.array(["train", "val", "test"])[np.arange(n) % 3]}
+    rows = {
+        "pair_id": [f"p{i}" for i in range(n)],
+        "prompt": [f"prompt {i // 2}" for i in range(n)],
+        "preferred": preferred,
+        "category": np.where(np.arange(n) % 2, "colour", "count"),
+        "split": np.array(["train", "val", "test"])[np.arange(n) % 3],
+    }
     base = rng.normal(size=n)
     rows["ce_score_1"] = 0.5 + 0.1 * (base + sign)
     rows["ce_score_2"] = 0.5 + 0.1 * base
@@ -90,9 +99,16 @@ def test_evaluation_metrics_and_result_table():
     res = run_fusion(_table(), "learned", {"clip": 0.95, "ce": 0.04, "d": 0.01}, folds=5)
     ev = evaluate(res.table, "learned")
     m = ev.metrics
-    for key in ("val_accuracy", "test_accuracy", "val_accuracy_fixed_weights",
-                "val_accuracy_learned_weights", "val_accuracy_clip", "val_accuracy_ce",
-                "val_accuracy_d", "test_accuracy.colour"):
+    for key in (
+        "val_accuracy",
+        "test_accuracy",
+        "val_accuracy_fixed_weights",
+        "val_accuracy_learned_weights",
+        "val_accuracy_clip",
+        "val_accuracy_ce",
+        "val_accuracy_d",
+        "test_accuracy.colour",
+    ):
         assert key in m and m[f"{key}_ci_low"] <= m[key] <= m[f"{key}_ci_high"], key
     assert m["val_accuracy"] == res.metrics["val_accuracy"]  # the out-of-fold estimate
     assert m["val_accuracy_ce"] > 0.9 and m["val_accuracy_d"] < 0.2
@@ -111,20 +127,38 @@ def test_a_branch_at_chance_does_not_drag_the_fusion_below_the_best_branch():
     n = 80
     preferred = rng.integers(1, 3, size=n)
     sign = np.where(preferred == 1, 1.0, -1.0)
-    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)],
-                          "prompt": [f"prompt {i // 4}" for i in range(n)],
-                          "preferred": preferred, "split": "val", "category": "x",
-                          "ce_score_1": 0.3 * sign + rng.normal(size=n), "ce_score_2": 0.0,
-                          "clip_score_1": rng.normal(size=n), "clip_score_2": rng.normal(size=n),
-                          "d_score_1": rng.normal(size=n), "d_score_2": rng.normal(size=n)})
+    table = pd.DataFrame(
+        {
+            "pair_id": [f"p{i}" for i in range(n)],
+            "prompt": [f"prompt {i // 4}" for i in range(n)],
+            "preferred": preferred,
+            "split": "val",
+            "category": "x",
+            "ce_score_1": 0.3 * sign + rng.normal(size=n),
+            "ce_score_2": 0.0,
+            "clip_score_1": rng.normal(size=n),
+            "clip_score_2": rng.normal(size=n),
+            "d_score_1": rng.normal(size=n),
+            "d_score_2": rng.normal(size=n),
+        }
+    )
     chosen, scores = choose_fusion(table, folds=5, seed=0)
-    assert set(scores) == {"branch_clip", "branch_ce", "branch_d", "logistic_c0.01",
-                           "logistic_c0.1", "logistic_c1", "logistic_c10"}
+    assert set(scores) == {
+        "branch_clip",
+        "branch_ce",
+        "branch_d",
+        "logistic_c0.01",
+        "logistic_c0.1",
+        "logistic_c1",
+        "logistic_c10",
+    }
     assert scores[chosen.choice] == max(scores.values())
     best_branch = max(scores[f"branch_{b}"] for b in ("clip", "ce", "d"))
     assert scores[chosen.choice] >= best_branch
     s1, s2 = fused_pair_scores(table, chosen)
-    assert pairwise_accuracy(s1, s2, table["preferred"]) >= pairwise_accuracy(
-        table["ce_score_1"], table["ce_score_2"], table["preferred"]) - 0.05
+    assert (
+        pairwise_accuracy(s1, s2, table["preferred"])
+        >= pairwise_accuracy(table["ce_score_1"], table["ce_score_2"], table["preferred"]) - 0.05
+    )
     again = FusionWeights.load(chosen.save(Path(tempfile.mkdtemp()) / "w.json"))
     assert again == chosen and again.choice == chosen.choice

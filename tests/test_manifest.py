@@ -49,14 +49,27 @@ GOOD = {"prompt": "a red square", "image_1": "imgs/a.png", "image_2": "imgs/b.jp
 
 
 def test_valid_rows_import_and_every_mode_becomes_rgb(folder):
-    rows = [GOOD,
-            {"prompt": "odd modes", "image_1": "imgs/rgba.png", "image_2": "imgs/palette.png",
-             "preferred": 2, "category": "style", "pair_id": "x1"},
-            {"prompt": "deep and gray", "image_1": "imgs/deep.png",
-             "image_2": str(folder / "imgs/gray.png"), "preferred": "2"}]
+    rows = [
+        GOOD,
+        {
+            "prompt": "odd modes",
+            "image_1": "imgs/rgba.png",
+            "image_2": "imgs/palette.png",
+            "preferred": 2,
+            "category": "style",
+            "pair_id": "x1",
+        },
+        {
+            "prompt": "deep and gray",
+            "image_1": "imgs/deep.png",
+            "image_2": str(folder / "imgs/gray.png"),
+            "preferred": "2",
+        },
+    ]
     out = folder / "out"
-    res = import_manifest(_write(folder, rows, "m.jsonl"), out, max_pixels=10_000,
-                          image_root="data/prepared")
+    res = import_manifest(
+        _write(folder, rows, "m.jsonl"), out, max_pixels=10_000, image_root="data/prepared"
+    )
     assert res.problems == []
     assert list(res.pairs["pair_id"]) == ["row000001", "x1", "row000003"]
     assert list(res.pairs["preferred"]) == [1, 2, 2]
@@ -75,14 +88,20 @@ def test_valid_rows_import_and_every_mode_becomes_rgb(folder):
 
 
 def test_every_problem_is_reported_with_row_and_field(folder):
-    rows = [GOOD,
-            {"prompt": "", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": 1},
-            {"prompt": "missing", "image_1": "imgs/nope.png", "image_2": "imgs/b.jpg", "preferred": 1},
-            {"prompt": "truncated", "image_1": "imgs/a.png", "image_2": "imgs/truncated.jpg",
-             "preferred": 2},
-            {"prompt": "huge", "image_1": "imgs/huge.png", "image_2": "imgs/a.png", "preferred": 1},
-            {"prompt": "label", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": 3},
-            {"prompt": "text", "image_1": "imgs/text.png", "image_2": "imgs/b.jpg", "preferred": 1}]
+    rows = [
+        GOOD,
+        {"prompt": "", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": 1},
+        {"prompt": "missing", "image_1": "imgs/nope.png", "image_2": "imgs/b.jpg", "preferred": 1},
+        {
+            "prompt": "truncated",
+            "image_1": "imgs/a.png",
+            "image_2": "imgs/truncated.jpg",
+            "preferred": 2,
+        },
+        {"prompt": "huge", "image_1": "imgs/huge.png", "image_2": "imgs/a.png", "preferred": 1},
+        {"prompt": "label", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": 3},
+        {"prompt": "text", "image_1": "imgs/text.png", "image_2": "imgs/b.jpg", "preferred": 1},
+    ]
     with pytest.raises(ManifestError) as err:
         import_manifest(_write(folder, rows), folder / "out", max_pixels=10_000)
     msg = str(err.value)
@@ -94,14 +113,21 @@ def test_every_problem_is_reported_with_row_and_field(folder):
     assert "row 6, field 'preferred': must be 1, 2 or 0/tie, got '3'" in msg
     assert "row 7, field 'image_1'" in msg and "not an image" in msg
     assert {p.reason for p in err.value.problems} == {
-        "empty_prompt", "missing_file", "bad_image", "too_large", "bad_preferred"}
+        "empty_prompt",
+        "missing_file",
+        "bad_image",
+        "too_large",
+        "bad_preferred",
+    }
 
 
 def test_skip_drops_bad_rows_logs_and_counts_them(folder, caplog):
-    rows = [GOOD,
-            {"prompt": "missing", "image_1": "imgs/nope.png", "image_2": "imgs/b.jpg", "preferred": 1},
-            {"prompt": "label", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": "x"},
-            dict(GOOD, prompt="another")]
+    rows = [
+        GOOD,
+        {"prompt": "missing", "image_1": "imgs/nope.png", "image_2": "imgs/b.jpg", "preferred": 1},
+        {"prompt": "label", "image_1": "imgs/a.png", "image_2": "imgs/b.jpg", "preferred": "x"},
+        dict(GOOD, prompt="another"),
+    ]
     with caplog.at_level(logging.WARNING):
         res = import_manifest(_write(folder, rows), folder / "out", 10_000, on_error="skip")
     assert len(res.pairs) == 2
@@ -111,15 +137,20 @@ def test_skip_drops_bad_rows_logs_and_counts_them(folder, caplog):
 
 def test_missing_column_and_duplicate_ids(folder):
     bad = folder / "bad.csv"
-    pd.DataFrame([{"prompt": "x", "image_1": "imgs/a.png", "preferred": 1}]).to_csv(bad, index=False)
+    pd.DataFrame([{"prompt": "x", "image_1": "imgs/a.png", "preferred": 1}]).to_csv(
+        bad, index=False
+    )
     with pytest.raises(ValueError, match=r"missing required column\(s\) \['image_2'\]"):
         import_manifest(bad, folder / "out", 10_000)
     rows = [dict(GOOD, pair_id="same"), dict(GOOD, pair_id="same")]
     with pytest.raises(ManifestError, match="'same' already used by row 1"):
         import_manifest(_write(folder, rows), folder / "out", 10_000)
     # an id belongs to the first row that names it, even when that row is dropped
-    rows = [dict(GOOD, pair_id="same", image_1="imgs/nope.png"), dict(GOOD, pair_id="same"),
-            dict(GOOD, pair_id="other")]
+    rows = [
+        dict(GOOD, pair_id="same", image_1="imgs/nope.png"),
+        dict(GOOD, pair_id="same"),
+        dict(GOOD, pair_id="other"),
+    ]
     res = import_manifest(_write(folder, rows), folder / "out", 10_000, on_error="skip")
     assert list(res.pairs["pair_id"]) == ["other"]
     assert res.skip_reasons == {"duplicate_pair_id": 1, "missing_file": 1}
@@ -130,6 +161,7 @@ def test_base64_round_trip_and_refusals(folder):
     text = encode_image_base64(img)
     assert decode_base64_image(text).size == (40, 30)
     import base64
+
     wrapped = base64.encodebytes(base64.b64decode(text)).decode()
     assert "\n" in wrapped and decode_base64_image(wrapped).size == (40, 30)
     with pytest.raises(ImageError, match="invalid base64"):
@@ -154,7 +186,8 @@ def test_tied_rows_are_checked_then_left_out_and_counted(tmp_path):
         "a red square,a.png,b.jpg,1\n"
         "a red square,a.png,b.jpg,tie\n"
         "a blue square,b.jpg,a.png,0\n"
-        "a blue square,b.jpg,missing.png,tie\n")
+        "a blue square,b.jpg,missing.png,tie\n"
+    )
     result = import_manifest(tmp_path / "m.csv", tmp_path / "out", 10**7, on_error="skip")
     assert result.ties == 2 and len(result.pairs) == 1
     assert [p.row for p in result.problems] == [4]  # a tie row is checked like any other
@@ -168,19 +201,36 @@ def test_blank_cells_one_rule_for_manifests_and_the_served_model(folder):
     from t2ieval.serving.pyfunc import InputError, parse_rows
 
     nan = float("nan")
-    assert [is_missing(v) for v in (None, nan, "", "  ", "x", 0)] == \
-        [True, True, False, False, False, False]
-    assert [is_blank(v) for v in (None, nan, "", " \t", "x", 0)] == \
-        [True, True, True, True, False, False]
+    assert [is_missing(v) for v in (None, nan, "", "  ", "x", 0)] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+    assert [is_blank(v) for v in (None, nan, "", " \t", "x", 0)] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
     good = encode_image_base64(folder / "imgs/a.png")
-    prompts, ones, twos = parse_rows(pd.DataFrame(
-        {"prompt": ["a", "b", "c"], "image_1": [good] * 3, "image_2": [None, nan, ""]}))
+    prompts, ones, twos = parse_rows(
+        pd.DataFrame({"prompt": ["a", "b", "c"], "image_1": [good] * 3, "image_2": [None, nan, ""]})
+    )
     assert twos == [None, None, None] and all(img is not None for img in ones)
 
-    bad = pd.DataFrame({"prompt": [None, nan, "  ", "ok", "ok", "ok"],
-                        "image_1": [good, good, good, None, "", "  "],
-                        "image_2": [None, None, None, None, "  ", None]})
+    bad = pd.DataFrame(
+        {
+            "prompt": [None, nan, "  ", "ok", "ok", "ok"],
+            "image_1": [good, good, good, None, "", "  "],
+            "image_2": [None, None, None, None, "  ", None],
+        }
+    )
     with pytest.raises(InputError) as info:
         parse_rows(bad)
     assert info.value.problems == [
@@ -201,20 +251,42 @@ def test_write_manifest_is_read_back_to_the_same_rows_and_files(folder, tmp_path
     from t2ieval.data.manifest import check_rows, read_manifest, write_manifest
 
     outside = _rgb(tmp_path.parent / f"{tmp_path.name}_outside.png")
-    rows = [{"pair_id": "p1", "prompt": "a red square", "image_1": folder / "imgs/a.png",
-             "image_2": outside, "preferred": 2, "category": "colour"},
-            {"pair_id": "p2", "prompt": "ünïcode, \"quoted\"", "image_1": folder / "imgs/b.jpg",
-             "image_2": folder / "imgs/a.png", "preferred": 1, "category": "object"}]
+    rows = [
+        {
+            "pair_id": "p1",
+            "prompt": "a red square",
+            "image_1": folder / "imgs/a.png",
+            "image_2": outside,
+            "preferred": 2,
+            "category": "colour",
+        },
+        {
+            "pair_id": "p2",
+            "prompt": 'ünïcode, "quoted"',
+            "image_1": folder / "imgs/b.jpg",
+            "image_2": folder / "imgs/a.png",
+            "preferred": 1,
+            "category": "object",
+        },
+    ]
     out = write_manifest(rows, folder / name)
     frame = read_manifest(out)
-    assert list(frame.columns) == ["pair_id", "prompt", "image_1", "image_2", "preferred",
-                                   "category"]
+    assert list(frame.columns) == [
+        "pair_id",
+        "prompt",
+        "image_1",
+        "image_2",
+        "preferred",
+        "category",
+    ]
     assert list(frame["image_1"]) == ["imgs/a.png", "imgs/b.jpg"]
     assert frame["image_2"][0] == outside.resolve().as_posix()
     checked = check_rows(out, frame)
     assert [r.problems for r in checked] == [(), ()]
-    assert [(r.pair_id, r.prompt, r.preferred) for r in checked] == \
-        [("p1", "a red square", 2), ("p2", "ünïcode, \"quoted\"", 1)]
+    assert [(r.pair_id, r.prompt, r.preferred) for r in checked] == [
+        ("p1", "a red square", 2),
+        ("p2", 'ünïcode, "quoted"', 1),
+    ]
     assert [r.image_1 for r in checked] == [str(folder / "imgs/a.png"), str(folder / "imgs/b.jpg")]
     assert checked[0].image_2 == str(outside.resolve())
     assert not list(folder.glob(".*.tmp"))

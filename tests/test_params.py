@@ -21,16 +21,19 @@ def test_the_repo_params_load():
     assert p.vqa.train_settings().epochs == p.vqa.epochs
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"data": {"sourse": "x"}}, r"unknown key\(s\) \['sourse'\] in data"),
-    ({"data": {"source": "s3"}}, r"data.source must be one of \['synthetic', 'manifest'\]"),
-    ({"finetune_clip": {"epochs": "ten"}}, "finetune_clip.epochs must be an integer"),
-    ({"split": {"train": "most"}}, "split.train must be a number"),
-    ({"bogus": {}}, r"unknown key\(s\) \['bogus'\] in the top level"),
-    ({"quality": {"families": ["nss", "vibes"]}}, r"quality.*unknown or no family \['vibes'\]"),
-    ({"quality": {"entropy_features": [{"dx": 1, "dy": 1}]}}, "single ordinal pattern"),
-    ({"quality": {"model": "tree"}}, r"quality.model must be one of"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"data": {"sourse": "x"}}, r"unknown key\(s\) \['sourse'\] in data"),
+        ({"data": {"source": "s3"}}, r"data.source must be one of \['synthetic', 'manifest'\]"),
+        ({"finetune_clip": {"epochs": "ten"}}, "finetune_clip.epochs must be an integer"),
+        ({"split": {"train": "most"}}, "split.train must be a number"),
+        ({"bogus": {}}, r"unknown key\(s\) \['bogus'\] in the top level"),
+        ({"quality": {"families": ["nss", "vibes"]}}, r"quality.*unknown or no family \['vibes'\]"),
+        ({"quality": {"entropy_features": [{"dx": 1, "dy": 1}]}}, "single ordinal pattern"),
+        ({"quality": {"model": "tree"}}, r"quality.model must be one of"),
+    ],
+)
 def test_bad_params_name_the_key(raw, message):
     with pytest.raises(ParamsError, match=message):
         params_from_dict(raw)

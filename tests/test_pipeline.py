@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
-from pipeline import BIN, ROOT, run
-
 from t2ieval.tracking import pipeline_stages
+
+from pipeline import BIN, ROOT, run
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +22,17 @@ def _metrics(project):
 
 def test_every_stage_ran_and_evaluate_has_its_metrics(tiny_project):
     m = json.loads((tiny_project / "metrics" / "evaluate.json").read_text())
-    for key in ("val_accuracy", "test_accuracy", "val_accuracy_fixed_weights",
-                "val_accuracy_learned_weights", "val_accuracy_clip", "val_accuracy_ce",
-                "val_accuracy_d", "pairs_val", "pairs_test"):
+    for key in (
+        "val_accuracy",
+        "test_accuracy",
+        "val_accuracy_fixed_weights",
+        "val_accuracy_learned_weights",
+        "val_accuracy_clip",
+        "val_accuracy_ce",
+        "val_accuracy_d",
+        "pairs_val",
+        "pairs_test",
+    ):
         assert key in m, key
         assert m[key] is not None
     assert any(k.startswith("test_accuracy.") for k in m)  # per category
@@ -50,8 +57,10 @@ def test_dvc_metrics_show_and_mlflow_agree(tiny_project):
 
     shown = json.loads(run([str(BIN / "dvc"), "metrics", "show", "--json"], tiny_project).stdout)
     dvc_eval = next(iter(shown.values()))["data"]["metrics/evaluate.json"]["data"]
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}",
-                                 registry_uri=f"sqlite:///{tiny_project / 'mlflow.db'}")
+    client = mlflow.MlflowClient(
+        tracking_uri=f"sqlite:///{tiny_project / 'mlflow.db'}",
+        registry_uri=f"sqlite:///{tiny_project / 'mlflow.db'}",
+    )
     exp = client.get_experiment_by_name("t2ieval")
     runs = client.search_runs([exp.experiment_id], "tags.`t2ieval.kind` = 'pipeline'")
     assert len(runs) == 1
@@ -61,8 +70,9 @@ def test_dvc_metrics_show_and_mlflow_agree(tiny_project):
     assert parent.data.params["finetune_clip.epochs"] == "2"
     assert len(parent.data.tags["git_commit"]) == 40
     assert len(parent.data.tags["dvc_lock_sha256"]) == 64
-    children = client.search_runs([exp.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert {c.data.tags["t2ieval.stage"] for c in children} == set(STAGES)
     clip = next(c for c in children if c.data.tags["t2ieval.stage"] == "finetune_clip")
     dvc_clip = json.loads((tiny_project / "metrics" / "finetune_clip.json").read_text())
@@ -88,12 +98,21 @@ def test_push_then_pull_in_a_fresh_clone_restores_everything(tiny_project, tmp_p
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     run([str(BIN / "dvc"), "remote", "add", "--local", "-f", "storage", str(remote)], clone)
     run([str(BIN / "dvc"), "pull"], clone)
-    for out in ("data/prepared/pairs.csv", "data/split/pairs.csv", "models/clip",
-                "models/quality", "models/vqa", "models/fusion/weights.json", "data/scores/clip.csv",
-                "data/fused/pairs.csv", "reports/result.csv"):
+    for out in (
+        "data/prepared/pairs.csv",
+        "data/split/pairs.csv",
+        "models/clip",
+        "models/quality",
+        "models/vqa",
+        "models/fusion/weights.json",
+        "data/scores/clip.csv",
+        "data/fused/pairs.csv",
+        "reports/result.csv",
+    ):
         assert (clone / out).exists(), out
-    assert (clone / "reports/result.csv").read_bytes() == \
-        (project / "reports/result.csv").read_bytes()
+    assert (clone / "reports/result.csv").read_bytes() == (
+        project / "reports/result.csv"
+    ).read_bytes()
     status = run([str(BIN / "dvc"), "status"], clone).stdout
     assert "up to date" in status, status
 
@@ -101,8 +120,9 @@ def test_push_then_pull_in_a_fresh_clone_restores_everything(tiny_project, tmp_p
 def test_retraining_gives_the_same_bytes(tiny_project, tmp_path):
     """`dvc repro --force` of the training stages on a copy changes no byte of any output."""
     project = tmp_path / "project"
-    shutil.copytree(tiny_project, project, symlinks=True,
-                    ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
+    shutil.copytree(
+        tiny_project, project, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db", "mlruns")
+    )
     before = (project / "dvc.lock").read_text()
     for stage in ("finetune_clip", "fit_quality", "train_vqa", "score_vqa", "fuse"):
         run([str(BIN / "dvc"), "repro", "--force", "--single-item", stage], project)

@@ -44,9 +44,16 @@ def _user_manifest(folder, n_pairs: int = 48):
             name = f"photos/{rec['pair_id']}_{slot}.{ext}"
             img.save(folder / name, quality=95) if ext == "jpg" else img.save(folder / name)
             names.append(name)
-        rows.append({"pair_id": rec["pair_id"], "prompt": rec["prompt"], "image_1": names[0],
-                     "image_2": names[1], "preferred": rec["preferred"],
-                     "category": rec["category"]})
+        rows.append(
+            {
+                "pair_id": rec["pair_id"],
+                "prompt": rec["prompt"],
+                "image_1": names[0],
+                "image_2": names[1],
+                "preferred": rec["preferred"],
+                "category": rec["category"],
+            }
+        )
     rows[0]["preferred"] = "tie"
     rows[1]["preferred"] = 0
     rows[2]["image_2"] = rows[2]["image_1"]  # two identical images: a tie in every score
@@ -62,10 +69,14 @@ def manifest_project(tmp_path_factory):
     manifest, tied_pair = _user_manifest(root / "user")
     vilt = write_vilt(root / "vilt-b32-like")
     project = copy_project(root / "project")
-    write_params(project, {**TINY_PARAMS,
-                           "data": {"source": "manifest", "manifest": str(manifest)},
-                           "vqa": {"model": str(vilt), "train_embedded": False,
-                                   "max_questions_per_image": 4}})
+    write_params(
+        project,
+        {
+            **TINY_PARAMS,
+            "data": {"source": "manifest", "manifest": str(manifest)},
+            "vqa": {"model": str(vilt), "train_embedded": False, "max_questions_per_image": 4},
+        },
+    )
     run(["git", "init", "-q"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "user data"], project)
@@ -85,8 +96,7 @@ def _served(project, version: int, image: str) -> dict:
     buf = io.BytesIO()
     Image.open(project / image).save(buf, format="PNG")
     b64 = base64.b64encode(buf.getvalue()).decode()
-    out = model.predict(pd.DataFrame([{"prompt": "a red circle", "image_1": b64,
-                                       "image_2": b64}]))
+    out = model.predict(pd.DataFrame([{"prompt": "a red circle", "image_1": b64, "image_2": b64}]))
     return out.iloc[0].to_dict()
 
 

@@ -15,8 +15,9 @@ def test_symmetric_sigmoid_is_exact_under_negation():
     np.testing.assert_array_equal(symmetric_sigmoid(-t), 1.0 - symmetric_sigmoid(t))
 
 
-@given(st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e3, 1e3, allow_nan=False),
-       st.floats(0, 50))
+@given(
+    st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e3, 1e3, allow_nan=False), st.floats(0, 50)
+)
 def test_swapping_the_images_gives_one_minus_p(s1, s2, scale):
     p = symmetric_sigmoid(scale * (s1 - s2))
     q = symmetric_sigmoid(scale * (s2 - s1))

@@ -30,8 +30,9 @@ def scene(seed: int, size=(72, 60)) -> Image.Image:
 
 def test_default_entropy_specs_are_params_yaml():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert fam.DEFAULT_ENTROPY_SPECS == tuple(FeatureSpec.from_any(f)
-                                              for f in params["quality"]["entropy_features"])
+    assert fam.DEFAULT_ENTROPY_SPECS == tuple(
+        FeatureSpec.from_any(f) for f in params["quality"]["entropy_features"]
+    )
 
 
 def test_names_in_fixed_order_whatever_the_request():
@@ -39,19 +40,23 @@ def test_names_in_fixed_order_whatever_the_request():
     expected = feature_columns(specs) + nss.feature_names() + handcrafted.feature_names()
     assert fam.feature_names("all") == expected
     assert fam.feature_names(["handcrafted", "nss", "entropy"]) == expected
-    assert fam.feature_names("handcrafted,entropy") == (feature_columns(specs)
-                                                        + handcrafted.feature_names())
+    assert fam.feature_names("handcrafted,entropy") == (
+        feature_columns(specs) + handcrafted.feature_names()
+    )
     assert len(set(expected)) == len(expected) == 6 + 36 + 17
     custom = [{"dx": 3, "dy": 3}]
     assert fam.feature_names("entropy", custom) == ["H_dx3_dy3_tx1_ty1_s1", "C_dx3_dy3_tx1_ty1_s1"]
 
 
-@pytest.mark.parametrize("request_, message", [
-    ("colour", r"unknown feature family 'colour'; known families: entropy, nss, handcrafted"),
-    (["nss", "brisque", "sift"], r"unknown feature families 'brisque', 'sift'; known"),
-    ("nss,nss", "listed twice"),
-    ("", "no feature family selected; known families: entropy, nss, handcrafted"),
-])
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        ("colour", r"unknown feature family 'colour'; known families: entropy, nss, handcrafted"),
+        (["nss", "brisque", "sift"], r"unknown feature families 'brisque', 'sift'; known"),
+        ("nss,nss", "listed twice"),
+        ("", "no feature family selected; known families: entropy, nss, handcrafted"),
+    ],
+)
 def test_unknown_families_are_named_with_the_known_ones(request_, message):
     with pytest.raises(ValueError, match=message):
         fam.feature_names(request_)
@@ -59,13 +64,16 @@ def test_unknown_families_are_named_with_the_known_ones(request_, message):
         fam.image_feature_vector(scene(0), request_)
 
 
-@pytest.mark.parametrize("specs", [None, [{"dx": 2, "dy": 2}, {"dx": 2, "dy": 3, "taux": 2},
-                                          {"dx": 3, "dy": 2, "scale": 3}]])
+@pytest.mark.parametrize(
+    "specs",
+    [None, [{"dx": 2, "dy": 2}, {"dx": 2, "dy": 3, "taux": 2}, {"dx": 3, "dy": 2, "scale": 3}]],
+)
 def test_entropy_family_is_the_existing_features_exactly(specs):
     img = scene(1)
     used = fam.DEFAULT_ENTROPY_SPECS if specs is None else specs
-    np.testing.assert_array_equal(fam.image_feature_vector(img, "entropy", specs),
-                                  image_features(img, used))
+    np.testing.assert_array_equal(
+        fam.image_feature_vector(img, "entropy", specs), image_features(img, used)
+    )
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
@@ -73,11 +81,13 @@ def test_any_pil_mode_featurises_as_its_parts(mode):
     img = scene(2).convert(mode)
     vec = fam.image_feature_vector(img, "all")
     rgb = img.convert("RGB")
-    expected = np.concatenate([
-        image_features(img, fam.DEFAULT_ENTROPY_SPECS),
-        nss.brisque_features(to_luminance(img)),
-        handcrafted.handcrafted_features(np.asarray(rgb), to_luminance(img)),
-    ])
+    expected = np.concatenate(
+        [
+            image_features(img, fam.DEFAULT_ENTROPY_SPECS),
+            nss.brisque_features(to_luminance(img)),
+            handcrafted.handcrafted_features(np.asarray(rgb), to_luminance(img)),
+        ]
+    )
     np.testing.assert_array_equal(vec, expected)
 
 
@@ -99,7 +109,8 @@ def test_feature_table_decodes_each_image_once(tmp_path):
     for i, path in enumerate(paths):
         np.testing.assert_array_equal(
             table.iloc[i, 1:].to_numpy(dtype=float),
-            fam.image_feature_vector(load_image(tmp_path / path), "all"))
+            fam.image_feature_vector(load_image(tmp_path / path), "all"),
+        )
     threaded = fam.feature_table(paths, "all", root=tmp_path, n_jobs=2, batch_size=2)
     pd.testing.assert_frame_equal(threaded, table)
     only = fam.feature_table(paths, ["nss"], root=tmp_path)

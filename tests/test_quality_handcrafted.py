@@ -31,10 +31,23 @@ def texture(size: int = 96, seed: int = 0) -> Image.Image:
 
 def test_flat_grey_image_is_all_zero():
     f = features(solid((128, 128, 128)))
-    for name in ("hc_sharp_s1", "hc_sharp_s2", "hc_edge_density", "hc_colourfulness",
-                 "hc_sat_mean", "hc_sat_sd", "hc_bright_sd", "hc_hue_cos", "hc_hue_sin",
-                 "hc_rms_contrast", "hc_spread", "hc_clip_low", "hc_clip_high",
-                 "hc_noise_sigma", "hc_blockiness"):
+    for name in (
+        "hc_sharp_s1",
+        "hc_sharp_s2",
+        "hc_edge_density",
+        "hc_colourfulness",
+        "hc_sat_mean",
+        "hc_sat_sd",
+        "hc_bright_sd",
+        "hc_hue_cos",
+        "hc_hue_sin",
+        "hc_rms_contrast",
+        "hc_spread",
+        "hc_clip_low",
+        "hc_clip_high",
+        "hc_noise_sigma",
+        "hc_blockiness",
+    ):
         assert f[name] == 0.0, name
     assert f["hc_bright_mean"] == pytest.approx(128 / 255)
     # no chroma at all: no mean direction, the largest circular sd
@@ -48,8 +61,7 @@ def test_blur_lowers_laplacian_variance_at_both_scales():
     assert fb["hc_sharp_s1"] < fs["hc_sharp_s1"]
     assert fb["hc_sharp_s2"] < fs["hc_sharp_s2"]
     lum = to_luminance(sharp).astype(float)
-    lap = (lum[:-2, 1:-1] + lum[2:, 1:-1] + lum[1:-1, :-2] + lum[1:-1, 2:]
-           - 4 * lum[1:-1, 1:-1])
+    lap = lum[:-2, 1:-1] + lum[2:, 1:-1] + lum[1:-1, :-2] + lum[1:-1, 2:] - 4 * lum[1:-1, 1:-1]
     assert fs["hc_sharp_s1"] == pytest.approx(math.log1p(lap.var()), rel=1e-12)
 
 
@@ -80,12 +92,11 @@ def test_clipping_fractions():
 
 def test_colourfulness_of_a_two_colour_image():
     arr = np.zeros((10, 20, 3), dtype=np.uint8)
-    arr[:, :10] = (255, 0, 0)   # red:  rg = 255, yb = 127.5
-    arr[:, 10:] = (0, 0, 255)   # blue: rg = 0,   yb = -255
+    arr[:, :10] = (255, 0, 0)  # red:  rg = 255, yb = 127.5
+    arr[:, 10:] = (0, 0, 255)  # blue: rg = 0,   yb = -255
     # rg: mean 127.5, sd 127.5; yb: mean -63.75, sd 191.25
-    expected = math.sqrt(127.5 ** 2 + 191.25 ** 2) + 0.3 * math.sqrt(127.5 ** 2 + 63.75 ** 2)
-    assert features(Image.fromarray(arr))["hc_colourfulness"] == pytest.approx(expected,
-                                                                               rel=1e-12)
+    expected = math.sqrt(127.5**2 + 191.25**2) + 0.3 * math.sqrt(127.5**2 + 63.75**2)
+    assert features(Image.fromarray(arr))["hc_colourfulness"] == pytest.approx(expected, rel=1e-12)
     assert hc.colourfulness(arr) == pytest.approx(expected, rel=1e-12)
 
 
@@ -117,8 +128,7 @@ def test_saturation_brightness_contrast_and_spread():
     assert f["hc_sat_mean"] == 0.0
     # every grey level once: P5 = 12, P95 = 243 by the inverted empirical CDF
     ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    assert features(Image.fromarray(ramp).convert("RGB"))["hc_spread"] == pytest.approx(
-        231 / 255)
+    assert features(Image.fromarray(ramp).convert("RGB"))["hc_spread"] == pytest.approx(231 / 255)
     sat = features(solid((200, 100, 50)))
     assert sat["hc_sat_mean"] == pytest.approx(150 / 200) and sat["hc_sat_sd"] == 0.0
 
@@ -163,5 +173,6 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="at least 6x6"):
         hc.handcrafted_features(np.zeros((5, 20, 3), dtype=np.uint8))
     with pytest.raises(ValueError, match="luminance must be uint8 of shape"):
-        hc.handcrafted_features(np.zeros((20, 20, 3), dtype=np.uint8),
-                                np.zeros((10, 20), dtype=np.uint8))
+        hc.handcrafted_features(
+            np.zeros((20, 20, 3), dtype=np.uint8), np.zeros((10, 20), dtype=np.uint8)
+        )

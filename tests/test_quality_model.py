@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from t2ieval.quality.families import feature_names, image_feature_vector
 from t2ieval.quality.config import DEFAULT_C_GRID
+from t2ieval.quality.families import feature_names, image_feature_vector
 from t2ieval.quality.model import (
     CONFIG_FILE,
     QualityModel,
@@ -56,8 +56,17 @@ def test_swapping_the_images_gives_exactly_one_minus_p(kind):
 
 def test_svm_kind_is_the_methods_calibrated_svm_and_round_trips(tmp_path):
     X1, X2, pref, prompts = synthetic_pairs(seed=2)
-    model = fit_quality_model(X1, X2, pref, prompts, kind="svm", families=FAMS, seed=0,
-                              c_grid=[0.1, 1.0], svm={"kernel": "rbf", "gamma": "scale", "cv": 3})
+    model = fit_quality_model(
+        X1,
+        X2,
+        pref,
+        prompts,
+        kind="svm",
+        families=FAMS,
+        seed=0,
+        c_grid=[0.1, 1.0],
+        svm={"kernel": "rbf", "gamma": "scale", "cv": 3},
+    )
     calibrated = model.pipeline.named_steps["svm"]
     assert calibrated.method == "sigmoid" and calibrated.ensemble is False
     assert calibrated.estimator.C == model.C and model.C in (0.1, 1.0)
@@ -74,8 +83,9 @@ def test_pairwise_image_score_is_the_linear_score(fitted):
     model, (X1, _, _) = fitted
     scaler, reg = model.pipeline.named_steps["scale"], model.pipeline.named_steps["logreg"]
     assert reg.fit_intercept is False
-    np.testing.assert_allclose(model.image_scores(X1),
-                               scaler.transform(X1) @ reg.coef_.ravel(), rtol=1e-12)
+    np.testing.assert_allclose(
+        model.image_scores(X1), scaler.transform(X1) @ reg.coef_.ravel(), rtol=1e-12
+    )
 
 
 def test_inner_cv_chooses_c_from_the_grid_deterministically(fitted):
@@ -86,8 +96,9 @@ def test_inner_cv_chooses_c_from_the_grid_deterministically(fitted):
     assert list(model.cv_scores) == list(DEFAULT_C_GRID)
     assert model.C == choose_c(model.cv_scores) == again.C
     assert model.cv_scores == again.cv_scores
-    np.testing.assert_array_equal(model.pipeline.named_steps["logreg"].coef_,
-                                  again.pipeline.named_steps["logreg"].coef_)
+    np.testing.assert_array_equal(
+        model.pipeline.named_steps["logreg"].coef_, again.pipeline.named_steps["logreg"].coef_
+    )
     assert max(model.cv_scores.values()) > 0.85  # feature 0 decides the pairs
     scores = inner_cv_scores(X1, X2, pref, prompts, c_grid=(0.01, 1.0), n_folds=3, seed=0)
     assert set(scores) == {0.01, 1.0}
@@ -117,15 +128,23 @@ def test_save_load_round_trip_gives_identical_scores(tmp_path, fitted):
     np.testing.assert_array_equal(loaded.image_scores(X1), model.image_scores(X1))
     np.testing.assert_array_equal(loaded.pair_proba(X1, X2), model.pair_proba(X1, X2))
     assert (loaded.kind, loaded.families, loaded.columns, loaded.C, loaded.cv_scores) == (
-        model.kind, model.families, model.columns, model.C, model.cv_scores)
+        model.kind,
+        model.families,
+        model.columns,
+        model.C,
+        model.cv_scores,
+    )
     config = json.loads((tmp_path / "q" / CONFIG_FILE).read_text())
     assert config["families"] == ["handcrafted"] and config["columns"] == feature_names(FAMS)
-    images = [Image.effect_noise((40, 32), 30).convert("RGB"),
-              Image.effect_noise((40, 32), 60).convert("RGB").filter(ImageFilter.BLUR)]
+    images = [
+        Image.effect_noise((40, 32), 30).convert("RGB"),
+        Image.effect_noise((40, 32), 60).convert("RGB").filter(ImageFilter.BLUR),
+    ]
     np.testing.assert_array_equal(loaded.score(images), model.score(images))
     np.testing.assert_array_equal(
-        model.score(images), model.image_scores(np.vstack(
-            [image_feature_vector(im, FAMS) for im in images])))
+        model.score(images),
+        model.image_scores(np.vstack([image_feature_vector(im, FAMS) for im in images])),
+    )
 
 
 class Opaque:
@@ -174,10 +193,12 @@ def test_pair_matrices_look_up_images_and_name_the_missing_one():
 
     from t2ieval.quality.model import pair_matrices
 
-    features = pd.DataFrame({"image": ["a.png", "b.png", "c.png"], "f1": [1.0, 2.0, 3.0],
-                             "f2": [4.0, 5.0, 6.0]})
-    pairs = pd.DataFrame({"pair_id": ["p1", "p2"], "image_1": ["c.png", "a.png"],
-                          "image_2": ["a.png", "b.png"]})
+    features = pd.DataFrame(
+        {"image": ["a.png", "b.png", "c.png"], "f1": [1.0, 2.0, 3.0], "f2": [4.0, 5.0, 6.0]}
+    )
+    pairs = pd.DataFrame(
+        {"pair_id": ["p1", "p2"], "image_1": ["c.png", "a.png"], "image_2": ["a.png", "b.png"]}
+    )
     X1, X2 = pair_matrices(features, pairs, ["f2", "f1"])
     np.testing.assert_array_equal(X1, [[6.0, 3.0], [4.0, 1.0]])
     np.testing.assert_array_equal(X2, [[4.0, 1.0], [5.0, 2.0]])
@@ -190,14 +211,17 @@ def test_pair_matrices_look_up_images_and_name_the_missing_one():
 
 def test_log_loss_selection_and_repeated_inner_cv():
     X1, X2, pref, prompts = synthetic_pairs(seed=2)
-    scores = inner_cv_scores(X1, X2, pref, prompts, c_grid=(0.001, 1.0), n_folds=3, seed=0,
-                             selection="log_loss")
+    scores = inner_cv_scores(
+        X1, X2, pref, prompts, c_grid=(0.001, 1.0), n_folds=3, seed=0, selection="log_loss"
+    )
     assert all(s < 0 for s in scores.values())  # minus a mean log loss
     assert scores[1.0] > scores[0.001]  # the signal is strong: little penalty fits better
-    model = fit_quality_model(X1, X2, pref, prompts, families=FAMS, selection="log_loss",
-                              inner_repeats=2, seed=0)
-    again = fit_quality_model(X1, X2, pref, prompts, families=FAMS, selection="log_loss",
-                              inner_repeats=2, seed=0)
+    model = fit_quality_model(
+        X1, X2, pref, prompts, families=FAMS, selection="log_loss", inner_repeats=2, seed=0
+    )
+    again = fit_quality_model(
+        X1, X2, pref, prompts, families=FAMS, selection="log_loss", inner_repeats=2, seed=0
+    )
     assert model.C == again.C and model.cv_scores == again.cv_scores
     assert (model.selection, model.inner_repeats) == ("log_loss", 2)
     with pytest.raises(ValueError, match="unknown C selection 'auc'; known: accuracy, log_loss"):

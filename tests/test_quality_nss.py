@@ -24,23 +24,27 @@ def _opencv_quality():
 
         return cv2.quality
     except (ImportError, AttributeError) as exc:
-        pytest.skip(f"cv2.quality is not importable ({exc}); install "
-                    "opencv-contrib-python-headless for the BRISQUE reference")
+        pytest.skip(
+            f"cv2.quality is not importable ({exc}); install "
+            "opencv-contrib-python-headless for the BRISQUE reference"
+        )
 
 
 def textured(width: int, height: int, seed: int) -> Image.Image:
     """Gradient, ellipses and noise everywhere: no flat patch (see the tolerance note below)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([xx * 200 / width, yy * 200 / height, (xx + yy) * 100 / (width + height)],
-                    axis=-1) + rng.normal(0, 12, (height, width, 3))
+    base = np.stack(
+        [xx * 200 / width, yy * 200 / height, (xx + yy) * 100 / (width + height)], axis=-1
+    ) + rng.normal(0, 12, (height, width, 3))
     img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
     for _ in range(6):
         x0, y0 = int(rng.integers(0, width - 8)), int(rng.integers(0, height - 8))
-        draw.ellipse([x0, y0, x0 + int(rng.integers(4, width // 2)),
-                      y0 + int(rng.integers(4, height // 2))],
-                     fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        draw.ellipse(
+            [x0, y0, x0 + int(rng.integers(4, width // 2)), y0 + int(rng.integers(4, height // 2))],
+            fill=tuple(int(v) for v in rng.integers(0, 256, 3)),
+        )
     arr = np.asarray(img).astype(float) + rng.normal(0, 6, (height, width, 3))
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
@@ -54,8 +58,13 @@ def assert_matches_opencv(gray: np.ndarray) -> None:
     shape_diff = np.abs(ref[SHAPES] - ours[SHAPES])
     assert shape_diff.max() <= 1e-3 + 1e-6, dict(zip(np.array(NAMES)[SHAPES], shape_diff))
     assert np.median(shape_diff) < 1e-6
-    np.testing.assert_allclose(ours[OTHERS], ref[OTHERS], rtol=1e-4, atol=1e-5,
-                               err_msg=str(np.array(NAMES)[OTHERS].tolist()))
+    np.testing.assert_allclose(
+        ours[OTHERS],
+        ref[OTHERS],
+        rtol=1e-4,
+        atol=1e-5,
+        err_msg=str(np.array(NAMES)[OTHERS].tolist()),
+    )
 
 
 @pytest.mark.parametrize("width, height, seed", [(512, 512, 0), (383, 511, 1), (130, 97, 2)])
@@ -87,9 +96,10 @@ def test_opencv_reads_any_dtype_as_0_255():
     # OpenCV divides by 255 whatever the dtype: a float image in [0, 255] equals the uint8 one
     quality = _opencv_quality()
     gray = to_luminance(textured(64, 64, 5))
-    np.testing.assert_array_equal(quality.QualityBRISQUE_computeFeatures(gray),
-                                  quality.QualityBRISQUE_computeFeatures(
-                                      gray.astype(np.float32)))
+    np.testing.assert_array_equal(
+        quality.QualityBRISQUE_computeFeatures(gray),
+        quality.QualityBRISQUE_computeFeatures(gray.astype(np.float32)),
+    )
 
 
 @pytest.mark.parametrize("beta", [0.8, 1.0, 2.0])
@@ -99,13 +109,16 @@ def test_aggd_fit_recovers_a_generalised_gaussian(beta):
     assert alpha == pytest.approx(beta, rel=0.03)
     assert abs(mean) < 0.02 * np.sqrt(sample.var())
     assert var_l == pytest.approx(var_r, rel=0.03)
-    assert (var_l + var_r) / 2 == pytest.approx(np.mean(sample ** 2), rel=0.02)
+    assert (var_l + var_r) / 2 == pytest.approx(np.mean(sample**2), rel=0.02)
 
 
 def test_aggd_fit_sees_asymmetry_and_border_zeros():
     rng = np.random.default_rng(1)
-    sample = np.where(rng.random(100_000) < 0.5, -np.abs(rng.normal(0, 1, 100_000)),
-                      np.abs(rng.normal(0, 2, 100_000)))
+    sample = np.where(
+        rng.random(100_000) < 0.5,
+        -np.abs(rng.normal(0, 1, 100_000)),
+        np.abs(rng.normal(0, 2, 100_000)),
+    )
     alpha, mean, var_l, var_r = nss.aggd_fit(sample)
     assert var_l == pytest.approx(1.0, rel=0.03) and var_r == pytest.approx(4.0, rel=0.03)
     assert mean > 0

@@ -17,19 +17,41 @@ AVT = ROOT / ".." / "shared" / "data" / "avt-ai-images"
 def test_quality_real_prints_its_table(tmp_path):
     if not (AVT / "pairs.csv").is_file():
         pytest.skip(f"{AVT}: the avt-ai-images development set is not here")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     out_json = tmp_path / "real.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "quality_real.py"), "--max-prompts", "6",
-         "--n-boot", "500", "--json", str(out_json)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "quality_real.py"),
+            "--max-prompts",
+            "6",
+            "--n-boot",
+            "500",
+            "--json",
+            str(out_json),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = proc.stdout
     assert "leave-one-prompt-out" in text and "6 prompts" in text
-    for label in ("quality[entropy]", "quality[nss]", "quality[handcrafted]", "quality[all]",
-                  "IQA NIQE (lower=better)", "IQA MANIQA"):
+    for label in (
+        "quality[entropy]",
+        "quality[nss]",
+        "quality[handcrafted]",
+        "quality[all]",
+        "IQA NIQE (lower=better)",
+        "IQA MANIQA",
+    ):
         assert label in text, text
     result = json.loads(out_json.read_text())
     assert result["n_prompts"] == 6
@@ -44,8 +66,9 @@ def test_iqa_anchors_reproduce_the_readme():
         pytest.skip(f"{AVT}: the avt-ai-images development set is not here")
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("quality_real",
-                                                  ROOT / "benchmarks" / "quality_real.py")
+    spec = importlib.util.spec_from_file_location(
+        "quality_real", ROOT / "benchmarks" / "quality_real.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     pairs = bench.load_pairs(AVT, None)

@@ -45,8 +45,10 @@ class Policy:
 
 #: README blocks, by a snippet of their text
 POLICY: dict[str, Policy] = {
-    "make repro   #": Policy(skip="the block's first line is run alone below; its second, "
-                                  "`make test`, is this very suite"),
+    "make repro   #": Policy(
+        skip="the block's first line is run alone below; its second, "
+        "`make test`, is this very suite"
+    ),
     ACTIVATE: Policy(expect=""),
     "dvc metrics show": Policy(expect=r"val_accuracy"),
     "mlflow ui --backend-store-uri": Policy(ping="http://127.0.0.1:5000/health"),
@@ -59,24 +61,30 @@ POLICY: dict[str, Policy] = {
     "t2ieval score-batch --manifest": Policy(expect=r'"scored": \d+'),
     "t2ieval benchmark-demo --out demo": Policy(
         expect=r"rank\s+generator[\s\S]*not comparable to published FID[\s\S]*MLflow run "
-               r"[0-9a-f]{32}"),
+        r"[0-9a-f]{32}"
+    ),
     "make leaderboard": Policy(
         skip="needs the full embedded pipeline's model to rank the default demo in its known "
-             "order; tests/test_benchmark_cli.py runs `make leaderboard` on the tiny project "
-             "with generators that model separates"),
+        "order; tests/test_benchmark_cli.py runs `make leaderboard` on the tiny project "
+        "with generators that model separates"
+    ),
     "t2ieval import pickapic": Policy(
         skip="needs the public datasets on disk; tests/test_adapters.py runs each importer on "
-             "fixtures in the owner's on-disk format"),
+        "fixtures in the owner's on-disk format"
+    ),
     "t2ieval eval --model": Policy(
         skip="needs a public dataset imported; tests/test_eval.py imports each owner's format "
-             "and checks `t2ieval eval` against the accuracy computed by hand"),
+        "and checks `t2ieval eval` against the accuracy computed by hand"
+    ),
 }
 
 
 def readme_blocks(text: str) -> list[tuple[str, str]]:
     """``(language, code)`` of every ```bash and ```python block, in order."""
-    return [(m.group(1), m.group(2)) for m in
-            re.finditer(r"^```(bash|python)\n(.*?)^```", text, re.M | re.S)]
+    return [
+        (m.group(1), m.group(2))
+        for m in re.finditer(r"^```(bash|python)\n(.*?)^```", text, re.M | re.S)
+    ]
 
 
 def _policy(code: str) -> tuple[str, Policy]:
@@ -105,8 +113,9 @@ def _wait(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server for {url} exited with {proc.returncode}:\n"
-                                 f"{proc.stdout.read()[-4000:]}")
+            raise AssertionError(
+                f"server for {url} exited with {proc.returncode}:\n{proc.stdout.read()[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -122,8 +131,12 @@ def readme_project(tiny_project, tmp_path_factory):
     """A copy of the tiny project with its own MLflow store and registered model, and the test's
     venv at ``.venv`` (as ``make`` leaves it)."""
     project = tmp_path_factory.mktemp("readme") / "project"
-    shutil.copytree(tiny_project, project, symlinks=True,
-                    ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "mlartifacts"))
+    shutil.copytree(
+        tiny_project,
+        project,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "mlartifacts"),
+    )
     link_venv(project)
     run([str(BIN / "dvc"), "repro", "--force", "--single-item", "evaluate"], project)
     return project
@@ -141,12 +154,22 @@ def test_every_readme_block_has_a_policy_and_every_policy_a_block():
 def test_readme_commands_run_as_written(readme_project):
     blocks = readme_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     shell = _shell_env()
-    probe = subprocess.run(["bash", "-c", "command -v dvc mlflow t2ieval uvicorn || true"],
-                           env=shell, capture_output=True, text=True)
+    probe = subprocess.run(
+        ["bash", "-c", "command -v dvc mlflow t2ieval uvicorn || true"],
+        env=shell,
+        capture_output=True,
+        text=True,
+    )
     assert probe.stdout.strip() == "", f"the venv leaks into the user's shell: {probe.stdout}"
     # the README's first command, alone (its second, `make test`, is this suite)
-    out = subprocess.run(["make", "repro"], cwd=readme_project, env=shell, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        ["make", "repro"],
+        cwd=readme_project,
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "Data and pipelines are up to date" in out.stdout, out.stdout[-3000:]
 
@@ -158,19 +181,33 @@ def test_readme_commands_run_as_written(readme_project):
                 continue
             cmd = _command(language, code)
             if policy.ping:
-                proc = subprocess.Popen(cmd, cwd=readme_project, env=shell, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=readme_project,
+                    env=shell,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
                 servers.append(proc)
                 _wait(policy.ping, proc)
                 continue
-            done = subprocess.run(cmd, cwd=readme_project, env=shell, capture_output=True,
-                                  text=True, timeout=policy.timeout)
+            done = subprocess.run(
+                cmd,
+                cwd=readme_project,
+                env=shell,
+                capture_output=True,
+                text=True,
+                timeout=policy.timeout,
+            )
             output = done.stdout + done.stderr
-            assert done.returncode == 0, f"README block failed ({done.returncode}):\n{code}\n" \
-                                         f"--- output\n{output[-6000:]}"
-            assert re.search(policy.expect, output), f"{key}: expected {policy.expect!r} in\n" \
-                                                     f"{output[-4000:]}"
+            assert done.returncode == 0, (
+                f"README block failed ({done.returncode}):\n{code}\n--- output\n{output[-6000:]}"
+            )
+            assert re.search(policy.expect, output), (
+                f"{key}: expected {policy.expect!r} in\n{output[-4000:]}"
+            )
             if key.startswith("curl"):
                 answer = json.loads(done.stdout)
                 row = answer["predictions"][0]

@@ -14,10 +14,19 @@ def _pairs(n_prompts=200, seed=0):
     rows = []
     for i in range(n_prompts):
         for k in range(int(rng.integers(1, 5))):
-            prompt = f"prompt {i}" if k % 2 == 0 else f"  Prompt   {i} "  # same group, other spelling
-            rows.append({"pair_id": f"{i}-{k}", "prompt": prompt, "image_1": f"{i}-{k}-a.png",
-                         "image_2": f"{i}-{k}-b.png", "preferred": 1 + (k % 2),
-                         "category": "cat" + str(i % 3)})
+            prompt = (
+                f"prompt {i}" if k % 2 == 0 else f"  Prompt   {i} "
+            )  # same group, other spelling
+            rows.append(
+                {
+                    "pair_id": f"{i}-{k}",
+                    "prompt": prompt,
+                    "image_1": f"{i}-{k}-a.png",
+                    "image_2": f"{i}-{k}-b.png",
+                    "preferred": 1 + (k % 2),
+                    "category": "cat" + str(i % 3),
+                }
+            )
     return pd.DataFrame(rows)
 
 

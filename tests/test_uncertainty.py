@@ -38,14 +38,17 @@ def test_unequal_group_sizes_pool_pairs():
     assert low == pytest.approx(0.9) and high == pytest.approx(0.9)
 
 
-@pytest.mark.parametrize("credit, groups, kwargs, message", [
-    ([1, 0], ["a"], {}, "differ in length"),
-    ([], [], {}, "no pairs"),
-    ([1, 2], ["a", "b"], {}, r"\[0, 1\]"),
-    ([1, np.nan], ["a", "b"], {}, r"\[0, 1\]"),
-    ([1, 0], ["a", "b"], {"n": 0}, "n must be"),
-    ([1, 0], ["a", "b"], {"level": 1.0}, "level"),
-])
+@pytest.mark.parametrize(
+    "credit, groups, kwargs, message",
+    [
+        ([1, 0], ["a"], {}, "differ in length"),
+        ([], [], {}, "no pairs"),
+        ([1, 2], ["a", "b"], {}, r"\[0, 1\]"),
+        ([1, np.nan], ["a", "b"], {}, r"\[0, 1\]"),
+        ([1, 0], ["a", "b"], {"n": 0}, "n must be"),
+        ([1, 0], ["a", "b"], {"level": 1.0}, "level"),
+    ],
+)
 def test_bad_inputs_are_named(credit, groups, kwargs, message):
     with pytest.raises(ValueError, match=message):
         bootstrap_accuracy_interval(credit, groups, **kwargs)

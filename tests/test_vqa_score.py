@@ -9,16 +9,19 @@ import torch
 from PIL import Image
 
 from t2ieval.images import load_image
-from t2ieval.vqa.model import VqaModelError
-from t2ieval.pipeline.vqa import VqaStageError, train_stage, read_qa, score_stage
-from t2ieval.vqa.questions import make_questions
+from t2ieval.pipeline.vqa import VqaStageError, read_qa, score_stage, train_stage
+from t2ieval.vqa.model import VqaModelError, build_embedded_model
 from t2ieval.vqa.parse import parse_prompt
+from t2ieval.vqa.questions import make_questions
 from t2ieval.vqa.score import VqaScorer, image_hash
-from t2ieval.vqa.model import build_embedded_model
 from t2ieval.vqa.settings import TrainSettings
 
-SMALL = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-         "intermediate_size": 64}
+SMALL = {
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
 PROMPT = "two red circles to the left of a blue square"
 
 
@@ -75,8 +78,13 @@ def _generated(tmp_path, n_pairs=10):
     from t2ieval.data.split import assign_splits, image_table
     from t2ieval.data.synthetic import generate
 
-    generate(tmp_path / "data" / "prepared", n_pairs, size=96, seed=3,
-             image_root=tmp_path / "data" / "prepared")
+    generate(
+        tmp_path / "data" / "prepared",
+        n_pairs,
+        size=96,
+        seed=3,
+        image_root=tmp_path / "data" / "prepared",
+    )
     pairs = pd.read_csv(tmp_path / "data" / "prepared" / "pairs.csv")
     pairs["pair_id"] = pairs["pair_id"].astype(str)
     split = assign_splits(pairs, 0.6, 0.2, 0.2, 0)
@@ -84,16 +92,31 @@ def _generated(tmp_path, n_pairs=10):
 
 
 def _train(tmp_path, images, qa, **kw):
-    args = dict(enabled=True, model="t2i-tiny-vilt", kind="auto", device=torch.device("cpu"),
-                settings=TrainSettings(epochs=1, pretrain_epochs=0, shift=0, batch_size=32),
-                seed=0, train_embedded=True,
-                max_questions=6, out_dir=tmp_path / "models" / "vqa", load=load_image)
+    args = dict(
+        enabled=True,
+        model="t2i-tiny-vilt",
+        kind="auto",
+        device=torch.device("cpu"),
+        settings=TrainSettings(epochs=1, pretrain_epochs=0, shift=0, batch_size=32),
+        seed=0,
+        train_embedded=True,
+        max_questions=6,
+        out_dir=tmp_path / "models" / "vqa",
+        load=load_image,
+    )
     return train_stage(images, qa, **{**args, **kw})
 
 
 def _score(tmp_path, split, images, qa):
-    return score_stage(split, images, qa, model_dir=tmp_path / "models" / "vqa",
-                       device=torch.device("cpu"), infer_batch_size=32, load=load_image)
+    return score_stage(
+        split,
+        images,
+        qa,
+        model_dir=tmp_path / "models" / "vqa",
+        device=torch.device("cpu"),
+        infer_batch_size=32,
+        load=load_image,
+    )
 
 
 def test_train_then_score_writes_scores_answers_and_metrics(tmp_path):
@@ -104,7 +127,10 @@ def test_train_then_score_writes_scores_answers_and_metrics(tmp_path):
     assert (tmp_path / "models" / "vqa" / "model.safetensors").is_file()
     result = _score(tmp_path, split, images, qa)
     assert list(result.scores.columns) == ["pair_id", "split", "score_1", "score_2"]
-    assert len(result.scores) == len(split) and result.scores[["score_1", "score_2"]].notna().all().all()
+    assert (
+        len(result.scores) == len(split)
+        and result.scores[["score_1", "score_2"]].notna().all().all()
+    )
     assert list(result.answers.columns) == ["pair_id", "image", "slot", "question", "kind", "p_yes"]
     assert set(result.answers["image"]) == set(images["image"])
     assert result.answers.groupby("image").size().max() <= 6
@@ -155,7 +181,9 @@ def test_embedded_model_without_questions_says_what_to_set(tmp_path):
 
 def test_bad_answer_in_qa_names_the_row(tmp_path):
     path = tmp_path / "qa.csv"
-    path.write_text("image,pair_id,question,answer,kind\na.png,p1,Is it?,yes,existence\n"
-                    "a.png,p1,Is it red?,maybe,colour\n")
+    path.write_text(
+        "image,pair_id,question,answer,kind\na.png,p1,Is it?,yes,existence\n"
+        "a.png,p1,Is it red?,maybe,colour\n"
+    )
     with pytest.raises(VqaStageError, match="row 3"):
         read_qa(path)

@@ -15,7 +15,7 @@ _LAZY = {"Evaluator": "t2ieval.evaluator", "Verdict": "t2ieval.evaluator"}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the heavy API (torch, MLflow) only when it is first used: ``import t2ieval`` stays light."""
+    """Import the heavy API (torch, MLflow) only when first used: ``import t2ieval`` stays light."""
     if name in _LAZY:
         import importlib
 

@@ -14,9 +14,10 @@ from :class:`t2ieval.scoring.CompositeScorer`, the same code the served model ru
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 #: the model a user gets by default: the registered champion in the project's tracking store
 DEFAULT_MODEL = "models:/t2ieval@champion"
 
-ImageLike = Union[Image.Image, str, Path]
+ImageLike = Image.Image | str | Path
 
 
 @dataclass(frozen=True)
@@ -90,18 +91,21 @@ class Verdict:
 
 
 def _answers(raw: Sequence[dict]) -> tuple[Answer, ...]:
-    return tuple(Answer(question=str(a["question"]), kind=str(a.get("kind", "")),
-                        p_yes=float(a["p_yes"])) for a in raw)
+    return tuple(
+        Answer(question=str(a["question"]), kind=str(a.get("kind", "")), p_yes=float(a["p_yes"]))
+        for a in raw
+    )
 
 
 def is_pipeline_root(path: str | Path) -> bool:
-    """Whether ``path`` is a folder holding a trained pipeline's ``models/`` (clip, quality, vqa, fusion)."""
+    """Whether ``path`` holds a trained pipeline's ``models/`` (clip, quality, vqa, fusion)."""
     root = Path(path)
     return root.is_dir() and all((root / rel).exists() for rel in ARTIFACT_DIRS.values())
 
 
-def load_scorer(model: str | Path = DEFAULT_MODEL, device: str = "auto",
-                tracking_uri: str | None = None) -> CompositeScorer:
+def load_scorer(
+    model: str | Path = DEFAULT_MODEL, device: str = "auto", tracking_uri: str | None = None
+) -> CompositeScorer:
     """The :class:`CompositeScorer` behind ``model``.
 
     ``model`` is an MLflow model URI (``models:/t2ieval@champion``, ``runs:/...``, a logged model
@@ -120,9 +124,11 @@ def load_scorer(model: str | Path = DEFAULT_MODEL, device: str = "auto",
     from t2ieval.tracking import using_tracking_uri
 
     if Path(text).is_dir() and not (Path(text) / "MLmodel").is_file():
-        raise FileNotFoundError(f"{text}: neither a pipeline root (no "
-                                f"{', '.join(ARTIFACT_DIRS.values())}) nor an MLflow model folder "
-                                "(no MLmodel)")
+        raise FileNotFoundError(
+            f"{text}: neither a pipeline root (no "
+            f"{', '.join(ARTIFACT_DIRS.values())}) nor an MLflow model folder "
+            "(no MLmodel)"
+        )
     with using_tracking_uri(tracking_uri) as uri:
         log.info("loading MLflow model %s (tracking %s)", text, uri)
         python_model = mlflow.pyfunc.load_model(text).unwrap_python_model()
@@ -142,8 +148,12 @@ class Evaluator:
         self.max_pixels = max_pixels
 
     @classmethod
-    def load(cls, model: str | Path = DEFAULT_MODEL, device: str = "auto",
-             tracking_uri: str | None = None) -> "Evaluator":
+    def load(
+        cls,
+        model: str | Path = DEFAULT_MODEL,
+        device: str = "auto",
+        tracking_uri: str | None = None,
+    ) -> Evaluator:
         """Load from an MLflow model URI or a pipeline root (see :func:`load_scorer`).
 
         ``device`` (``auto``, ``cpu``, ``cuda``) applies to a pipeline root; an MLflow model
@@ -157,8 +167,9 @@ class Evaluator:
             return to_rgb(image)
         if isinstance(image, (str, Path)):
             return load_image(image, self.max_pixels)
-        raise TypeError(f"image {index}: expected a PIL image or a file path, "
-                        f"got {type(image).__name__}")
+        raise TypeError(
+            f"image {index}: expected a PIL image or a file path, got {type(image).__name__}"
+        )
 
     def _images(self, images: ImageLike | Sequence[ImageLike]) -> list[Image.Image]:
         if isinstance(images, (Image.Image, str, Path)):
@@ -180,8 +191,16 @@ class Evaluator:
     def details(self, prompt: str, images: ImageLike | Sequence[ImageLike]) -> list[ImageScore]:
         """Fused and branch scores of each image for ``prompt``, with the VQA answers."""
         s = self._score(prompt, images)
-        return [ImageScore(float(s.score[i]), float(s.clip[i]), float(s.ce[i]), float(s.d[i]),
-                           _answers(s.answers[i])) for i in range(len(s.score))]
+        return [
+            ImageScore(
+                float(s.score[i]),
+                float(s.clip[i]),
+                float(s.ce[i]),
+                float(s.d[i]),
+                _answers(s.answers[i]),
+            )
+            for i in range(len(s.score))
+        ]
 
     def score(self, prompt: str, images: ImageLike | Sequence[ImageLike]) -> list[float]:
         """The fused score of each image for ``prompt`` (higher is better)."""
@@ -190,24 +209,35 @@ class Evaluator:
     def compare(self, prompt: str, image_1: ImageLike, image_2: ImageLike) -> Verdict:
         """Which of two images is better for ``prompt``, with every component score."""
         a, b = self.details(prompt, [image_1, image_2])
-        return Verdict(prompt=prompt, preferred=2 if b.score > a.score else 1,
-                       score_1=a.score, score_2=b.score,
-                       clip_score_1=a.clip_score, clip_score_2=b.clip_score,
-                       ce_score_1=a.ce_score, ce_score_2=b.ce_score,
-                       d_score_1=a.d_score, d_score_2=b.d_score,
-                       answers_1=a.answers, answers_2=b.answers,
-                       branches=self.scorer.branches,
-                       p_1_over_2=float(self.scorer.fusion.probability(a.score, b.score)))
+        return Verdict(
+            prompt=prompt,
+            preferred=2 if b.score > a.score else 1,
+            score_1=a.score,
+            score_2=b.score,
+            clip_score_1=a.clip_score,
+            clip_score_2=b.clip_score,
+            ce_score_1=a.ce_score,
+            ce_score_2=b.ce_score,
+            d_score_1=a.d_score,
+            d_score_2=b.d_score,
+            answers_1=a.answers,
+            answers_2=b.answers,
+            branches=self.scorer.branches,
+            p_1_over_2=float(self.scorer.fusion.probability(a.score, b.score)),
+        )
 
-    def score_pairs(self, prompts: Sequence[str], images_1: Sequence[ImageLike],
-                    images_2: Sequence[ImageLike]) -> pd.DataFrame:
+    def score_pairs(
+        self, prompts: Sequence[str], images_1: Sequence[ImageLike], images_2: Sequence[ImageLike]
+    ) -> pd.DataFrame:
         """Both images of many pairs (``prompts[i]``, ``images_1[i]``, ``images_2[i]``) scored in
         one batch by :meth:`CompositeScorer.score_pairs`: one row per pair, in input order, with
         ``score_1``, ``score_2``, every branch score of both images and the scorer's other
         columns (its ``preferred`` is the served model's, an exact tie going to image 1)."""
         if not len(prompts) == len(images_1) == len(images_2):
-            raise ValueError(f"{len(prompts)} prompts, {len(images_1)} first images and "
-                             f"{len(images_2)} second images: one of each per pair")
+            raise ValueError(
+                f"{len(prompts)} prompts, {len(images_1)} first images and "
+                f"{len(images_2)} second images: one of each per pair"
+            )
         checked = [self._prompt(p) for p in prompts]
         first = [self._image(img, i) for i, img in enumerate(images_1)]
         second = [self._image(img, i) for i, img in enumerate(images_2)]

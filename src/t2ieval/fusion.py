@@ -25,9 +25,9 @@ that choice on held-out prompts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,7 @@ class FusionWeights:
     weights: dict[str, float]
     mean: dict[str, float] = field(default_factory=lambda: {b: 0.0 for b in BRANCHES})
     std: dict[str, float] = field(default_factory=lambda: {b: 1.0 for b in BRANCHES})
-    choice: str = ""   # learned: which candidate won, e.g. "logistic_c1" or "branch_ce"
+    choice: str = ""  # learned: which candidate won, e.g. "logistic_c1" or "branch_ce"
     scale: float = 0.0  # p_1_over_2 = sigmoid(scale * (s_1 - s_2)), fitted on validation pairs
 
     def fuse(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -72,14 +72,15 @@ class FusionWeights:
     def probability(self, score_1, score_2) -> np.ndarray:
         """``p_1_over_2``: the probability that image 1 is preferred, from the fused scores;
         swapping the images gives exactly ``1 - p`` (NaN where a score is missing)."""
-        return symmetric_sigmoid(self.scale * (np.asarray(score_1, dtype=float)
-                                               - np.asarray(score_2, dtype=float)))
+        return symmetric_sigmoid(
+            self.scale * (np.asarray(score_1, dtype=float) - np.asarray(score_2, dtype=float))
+        )
 
     def save(self, path: str | Path) -> Path:
         return write_json(path, asdict(self))
 
     @staticmethod
-    def load(path: str | Path) -> "FusionWeights":
+    def load(path: str | Path) -> FusionWeights:
         raw = read_json(path)
         unknown = set(raw["weights"]) - set(BRANCHES)
         if unknown:
@@ -87,19 +88,26 @@ class FusionWeights:
         return FusionWeights(**raw)
 
 
-def fixed_weights(weights: Mapping[str, float] = PUBLISHED_WEIGHTS,
-                  branches: tuple[str, ...] = BRANCHES) -> FusionWeights:
+def fixed_weights(
+    weights: Mapping[str, float] = PUBLISHED_WEIGHTS, branches: tuple[str, ...] = BRANCHES
+) -> FusionWeights:
     """The published weights on raw scores, for the active ``branches``."""
     unknown = set(weights) - set(BRANCHES)
     if unknown:
-        raise ValueError(f"fuse.fixed_weights: unknown branch(es) {sorted(unknown)}; "
-                         f"known: {list(BRANCHES)}")
-    return FusionWeights(mode="fixed", weights={b: float(weights.get(b, 0.0)) for b in branches},
-                         mean={b: 0.0 for b in branches}, std={b: 1.0 for b in branches})
+        raise ValueError(
+            f"fuse.fixed_weights: unknown branch(es) {sorted(unknown)}; known: {list(BRANCHES)}"
+        )
+    return FusionWeights(
+        mode="fixed",
+        weights={b: float(weights.get(b, 0.0)) for b in branches},
+        mean={b: 0.0 for b in branches},
+        std={b: 1.0 for b in branches},
+    )
 
 
-def _standardisation(table: pd.DataFrame, branches: tuple[str, ...]
-                     ) -> tuple[dict[str, float], dict[str, float]]:
+def _standardisation(
+    table: pd.DataFrame, branches: tuple[str, ...]
+) -> tuple[dict[str, float], dict[str, float]]:
     mean, std = {}, {}
     for b in branches:
         values = np.concatenate([table[f"{b}_score_1"], table[f"{b}_score_2"]]).astype(float)
@@ -109,20 +117,25 @@ def _standardisation(table: pd.DataFrame, branches: tuple[str, ...]
 
 
 def _differences(table: pd.DataFrame, std: dict) -> np.ndarray:
-    cols = [(table[f"{b}_score_1"].to_numpy(float) - table[f"{b}_score_2"].to_numpy(float)) / std[b]
-            for b in std]
+    cols = [
+        (table[f"{b}_score_1"].to_numpy(float) - table[f"{b}_score_2"].to_numpy(float)) / std[b]
+        for b in std
+    ]
     return np.stack(cols, axis=1)
 
 
-def learn_weights(table: pd.DataFrame, seed: int = 0, branches: tuple[str, ...] = BRANCHES,
-                  C: float = 1.0) -> FusionWeights:
+def learn_weights(
+    table: pd.DataFrame, seed: int = 0, branches: tuple[str, ...] = BRANCHES, C: float = 1.0
+) -> FusionWeights:
     """Logistic-regression weights on ``table`` (pairs with each of ``branches``' scores and
     ``preferred``), inverse penalty ``C``; normalised so that ``sum |w| = 1`` (the verdicts do
     not change)."""
     from sklearn.linear_model import LogisticRegression
 
     if len(table) < 4:
-        raise ValueError(f"need at least 4 validation pairs to learn fusion weights, got {len(table)}")
+        raise ValueError(
+            f"need at least 4 validation pairs to learn fusion weights, got {len(table)}"
+        )
     mean, std = _standardisation(table, branches)
     x = _differences(table, std)
     y = (table["preferred"].astype(int) == 1).astype(int).to_numpy()
@@ -133,20 +146,27 @@ def learn_weights(table: pd.DataFrame, seed: int = 0, branches: tuple[str, ...] 
     w = model.coef_[0]
     norm = float(np.abs(w).sum()) or 1.0
     weights = {b: float(v / norm) for b, v in zip(branches, w)}
-    return FusionWeights(mode="learned", weights=weights, mean=mean, std=std,
-                         choice=f"logistic_c{C:g}")
+    return FusionWeights(
+        mode="learned", weights=weights, mean=mean, std=std, choice=f"logistic_c{C:g}"
+    )
 
 
-def single_branch(table: pd.DataFrame, branch: str,
-                  branches: tuple[str, ...] = BRANCHES) -> FusionWeights:
+def single_branch(
+    table: pd.DataFrame, branch: str, branches: tuple[str, ...] = BRANCHES
+) -> FusionWeights:
     """The fusion that is one branch alone (standardised on ``table``, the others weigh 0)."""
     mean, std = _standardisation(table, branches)
-    return FusionWeights(mode="learned", weights={b: float(b == branch) for b in branches},
-                         mean=mean, std=std, choice=f"branch_{branch}")
+    return FusionWeights(
+        mode="learned",
+        weights={b: float(b == branch) for b in branches},
+        mean=mean,
+        std=std,
+        choice=f"branch_{branch}",
+    )
 
 
 def _candidates(branches: tuple[str, ...]) -> list[tuple[str, object]]:
-    """Candidates in tie-break order: each branch alone, then the logistic fit by falling penalty."""
+    """Candidates in tie-break order: each branch alone, then the logistic fit, penalty falling."""
     return [("branch", b) for b in branches] + [("logistic", c) for c in FUSION_C_GRID]
 
 
@@ -155,8 +175,9 @@ def _name(candidate: tuple[str, object]) -> str:
     return f"branch_{value}" if kind == "branch" else f"logistic_c{float(value):g}"
 
 
-def _fit(table: pd.DataFrame, candidate: tuple[str, object], seed: int,
-         branches: tuple[str, ...]) -> FusionWeights:
+def _fit(
+    table: pd.DataFrame, candidate: tuple[str, object], seed: int, branches: tuple[str, ...]
+) -> FusionWeights:
     kind, value = candidate
     if kind == "branch":
         return single_branch(table, str(value), branches)
@@ -174,8 +195,9 @@ def _group_folds(table: pd.DataFrame, folds: int):
     return list(GroupKFold(n_splits=folds).split(table, groups=groups))
 
 
-def choose_fusion(table: pd.DataFrame, folds: int, seed: int = 0,
-                  branches: tuple[str, ...] = BRANCHES) -> tuple[FusionWeights, dict[str, float]]:
+def choose_fusion(
+    table: pd.DataFrame, folds: int, seed: int = 0, branches: tuple[str, ...] = BRANCHES
+) -> tuple[FusionWeights, dict[str, float]]:
     """The learned fusion (see the module doc): the candidate with the best prompt-grouped
     out-of-fold accuracy on ``table``, refitted on all of it; and every candidate's accuracy."""
     splits = _group_folds(table, folds)
@@ -192,8 +214,11 @@ def choose_fusion(table: pd.DataFrame, folds: int, seed: int = 0,
         if best is None or scores[_name(candidate)] > scores[_name(best)]:
             best = candidate
     chosen = _fit(table, best, seed, branches)
-    log.info("learned fusion: %s (grouped-CV accuracy %s)", chosen.choice,
-             {k: round(v, 4) for k, v in scores.items()})
+    log.info(
+        "learned fusion: %s (grouped-CV accuracy %s)",
+        chosen.choice,
+        {k: round(v, 4) for k, v in scores.items()},
+    )
     return chosen, scores
 
 
@@ -204,8 +229,9 @@ def fused_pair_scores(table: pd.DataFrame, fusion: FusionWeights) -> tuple[np.nd
     return s1, s2
 
 
-def out_of_fold_scores(table: pd.DataFrame, folds: int, seed: int = 0,
-                       branches: tuple[str, ...] = BRANCHES) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold_scores(
+    table: pd.DataFrame, folds: int, seed: int = 0, branches: tuple[str, ...] = BRANCHES
+) -> tuple[np.ndarray, np.ndarray]:
     """Fused scores of every pair of ``table`` by a fusion chosen and fitted without its prompt
     group (nested: :func:`choose_fusion` runs inside each outer training fold): an honest score
     for the validation pairs the learned fusion is chosen on."""
@@ -216,8 +242,9 @@ def out_of_fold_scores(table: pd.DataFrame, folds: int, seed: int = 0,
     return s1, s2
 
 
-def cross_validated_accuracy(table: pd.DataFrame, folds: int, seed: int = 0,
-                             branches: tuple[str, ...] = BRANCHES) -> float:
+def cross_validated_accuracy(
+    table: pd.DataFrame, folds: int, seed: int = 0, branches: tuple[str, ...] = BRANCHES
+) -> float:
     """Accuracy of learned weights on held-out prompt groups of ``table``."""
     s1, s2 = out_of_fold_scores(table, folds, seed, branches)
     return pairwise_accuracy(s1, s2, table["preferred"])

@@ -79,16 +79,18 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     return _open_checked(path, str(path), max_pixels)
 
 
-def decode_image_bytes(data: bytes, what: str = "image",
-                       max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode raw image bytes (PNG, JPEG, ...) to RGB, or raise :class:`ImageError` naming ``what``."""
+def decode_image_bytes(
+    data: bytes, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode image bytes (PNG, JPEG, ...) to RGB, or raise :class:`ImageError` naming ``what``."""
     if not data:
         raise ImageError(f"{what}: empty image data")
     return _open_checked(io.BytesIO(data), what, max_pixels)
 
 
-def decode_base64_image(value: object, what: str = "image",
-                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_base64_image(
+    value: object, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Decode a base64 string (``b64encode`` or newline-wrapped ``encodebytes`` form) to RGB.
 
     Raises :class:`ImageError` for a non-string, invalid base64, or bytes that are not an image.
@@ -107,9 +109,7 @@ def decode_base64_image(value: object, what: str = "image",
         except (binascii.Error, ValueError) as exc:
             raise ImageError(f"{what}: invalid base64 ({exc})") from exc
     else:
-        raise ImageError(
-            f"{what}: expected a base64 string, got {type(value).__name__}"
-        )
+        raise ImageError(f"{what}: expected a base64 string, got {type(value).__name__}")
     return decode_image_bytes(raw, what, max_pixels)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -59,8 +60,13 @@ def write_metrics(stage: str, metrics: Mapping[str, Any], root: str | Path = "."
     return path
 
 
-def write_plot(stage: str, name: str, rows: Iterable[Mapping[str, Any]] | pd.DataFrame,
-               root: str | Path = ".", columns: Iterable[str] | None = None) -> Path:
+def write_plot(
+    stage: str,
+    name: str,
+    rows: Iterable[Mapping[str, Any]] | pd.DataFrame,
+    root: str | Path = ".",
+    columns: Iterable[str] | None = None,
+) -> Path:
     """Write plot data to ``plots/<stage>/<name>.csv`` (declared under ``plots:`` in dvc.yaml).
 
     ``columns`` fixes the header (absent columns stay empty), so that a stage with nothing to

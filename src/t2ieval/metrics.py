@@ -32,12 +32,15 @@ def pair_credit(score_1, score_2, preferred, *, human_ties: bool = False) -> np.
     s2 = np.asarray(score_2, dtype=np.float64)
     pref = np.asarray(preferred).astype(int) if len(np.asarray(preferred)) else np.asarray([])
     if not (s1.shape == s2.shape == pref.shape):
-        raise ValueError(f"score_1, score_2 and preferred differ in length: "
-                         f"{s1.shape}, {s2.shape}, {pref.shape}")
+        raise ValueError(
+            f"score_1, score_2 and preferred differ in length: {s1.shape}, {s2.shape}, {pref.shape}"
+        )
     allowed = (0, 1, 2) if human_ties else (1, 2)
     if pref.size and not np.isin(pref, allowed).all():
-        raise ValueError("preferred must be 1 or 2 for every pair"
-                         + (" (or 0 for a human tie)" if human_ties else ""))
+        raise ValueError(
+            "preferred must be 1 or 2 for every pair"
+            + (" (or 0 for a human tie)" if human_ties else "")
+        )
     v = verdicts(s1, s2)
     return np.where((v == 0) | (pref == 0), 0.5, (v == pref).astype(float))
 
@@ -51,17 +54,26 @@ def pairwise_accuracy(score_1, score_2, preferred) -> float:
     return float(credit.mean()) if credit.size else float("nan")
 
 
-def accuracy_by(frame: pd.DataFrame, by: str, s1: str = "score_1", s2: str = "score_2",
-                truth: str = "preferred") -> dict[str, float]:
+def accuracy_by(
+    frame: pd.DataFrame, by: str, s1: str = "score_1", s2: str = "score_2", truth: str = "preferred"
+) -> dict[str, float]:
     """Pairwise accuracy per value of column ``by`` (e.g. per category)."""
-    return {str(k): pairwise_accuracy(g[s1], g[s2], g[truth])
-            for k, g in frame.groupby(by, sort=True)}
+    return {
+        str(k): pairwise_accuracy(g[s1], g[s2], g[truth]) for k, g in frame.groupby(by, sort=True)
+    }
 
 
-def accuracy_report(table: pd.DataFrame, name: str = "", s1: str = "score_1",
-                    s2: str = "score_2", splits: tuple[str, ...] = ("train", "val", "test"),
-                    category_splits: tuple[str, ...] = ("val",), intervals: bool = False,
-                    seed: int = 0, human_ties: bool = False) -> dict[str, float | int | None]:
+def accuracy_report(
+    table: pd.DataFrame,
+    name: str = "",
+    s1: str = "score_1",
+    s2: str = "score_2",
+    splits: tuple[str, ...] = ("train", "val", "test"),
+    category_splits: tuple[str, ...] = ("val",),
+    intervals: bool = False,
+    seed: int = 0,
+    human_ties: bool = False,
+) -> dict[str, float | int | None]:
     """The one per-split, per-category accuracy report every stage writes.
 
     ``table`` has one row per pair with ``split``, ``preferred``, the two score columns and,
@@ -88,8 +100,9 @@ def accuracy_report(table: pd.DataFrame, name: str = "", s1: str = "score_1",
         if intervals:
             from t2ieval.data.split import prompt_key
 
-            low, high = bootstrap_accuracy_interval(credit, part["prompt"].map(prompt_key),
-                                                    seed=seed)
+            low, high = bootstrap_accuracy_interval(
+                credit, part["prompt"].map(prompt_key), seed=seed
+            )
             report[f"{key}_ci_low"], report[f"{key}_ci_high"] = low, high
 
     for split in splits:

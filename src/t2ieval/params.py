@@ -14,9 +14,9 @@ from typing import Any, Literal, get_type_hints
 
 import yaml
 
+from t2ieval.branches import PUBLISHED_WEIGHTS
 from t2ieval.clip.config import FinetuneConfig
 from t2ieval.quality.config import QualityConfig
-from t2ieval.branches import PUBLISHED_WEIGHTS
 from t2ieval.vqa.settings import TrainSettings
 
 
@@ -79,6 +79,7 @@ class VqaParams(TrainSettings):
     train_embedded: bool = True
     infer_batch_size: int = 64
     max_questions_per_image: int = 12
+    quantize: Literal["none", "int8"] = "none"  # CPU int8 dynamic quantisation of Linear layers
 
     def train_settings(self) -> TrainSettings:
         """The training settings alone, as the library takes them."""
@@ -129,7 +130,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Convert a YAML value to the annotated type, or raise :class:`ParamsError` naming ``where``."""
+    """Coerce a YAML value to the annotated type or raise :class:`ParamsError` naming ``where``."""
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where)
     origin = getattr(tp, "__origin__", None)

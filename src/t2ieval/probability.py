@@ -55,8 +55,14 @@ def reliability(p, preferred, bins: int = 10) -> tuple[pd.DataFrame, float]:
         if n == 0:
             continue
         predicted, observed = float(p[in_bin].mean()), float(y[in_bin].mean())
-        rows.append({"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "predicted": predicted,
-                     "observed": observed, "pairs": n})
+        rows.append(
+            {
+                "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+                "predicted": predicted,
+                "observed": observed,
+                "pairs": n,
+            }
+        )
         ece += n / len(p) * abs(observed - predicted)
     table = pd.DataFrame(rows, columns=["bin", "predicted", "observed", "pairs"])
     return table, float(ece) if len(p) else float("nan")

@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 
 #: environment read by torch/oneDNN/MKL when they first run a kernel, per ``base.cpu_isa``
 ISA_ENV: dict[str, dict[str, str]] = {
-    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "MKL_CBWR": "AVX2"},
+    "avx2": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "MKL_CBWR": "AVX2",
+    },
     "native": {},
 }
 
@@ -78,7 +82,8 @@ def set_cpu_isa(cpu_isa: str) -> None:
     if chosen not in ("AVX2", "DEFAULT"):  # DEFAULT: a CPU without AVX2 runs the generic kernels
         raise RuntimeSetupError(
             f"torch already runs {chosen} kernels, but base.cpu_isa is {cpu_isa!r}: call "
-            "configure_process() before any torch computation, or set ATEN_CPU_CAPABILITY=avx2")
+            "configure_process() before any torch computation, or set ATEN_CPU_CAPABILITY=avx2"
+        )
 
 
 def set_threads(threads: int) -> None:
@@ -101,7 +106,7 @@ def configure_process(seed: int, threads: int, cpu_isa: str = "avx2") -> None:
     log.info("process: seed %d, %d thread(s), cpu_isa %s", seed, threads, cpu_isa)
 
 
-def pick_device(requested: str = "auto") -> "torch.device":  # noqa: F821
+def pick_device(requested: str = "auto") -> torch.device:  # noqa: F821
     """``auto`` gives CUDA when available, else CPU; anything else is passed to ``torch.device``."""
     import torch
 

@@ -7,9 +7,9 @@ and Spark batch scoring all call :class:`CompositeScorer`; the models load once 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,9 +49,13 @@ def answers_per_image(answers, n_images: int) -> list[list[dict]]:
     out: list[list[dict]] = [[] for _ in range(n_images)]
     if isinstance(answers, pd.DataFrame):
         for rec in answers.to_dict("records"):
-            out[int(rec["image"])].append({"question": str(rec["question"]),
-                                           "kind": str(rec.get("kind", "")),
-                                           "p_yes": float(rec["p_yes"])})
+            out[int(rec["image"])].append(
+                {
+                    "question": str(rec["question"]),
+                    "kind": str(rec.get("kind", "")),
+                    "p_yes": float(rec["p_yes"]),
+                }
+            )
         return out
     for k, per in enumerate(answers):
         out[k] = [dict(a) for a in per]
@@ -79,9 +83,10 @@ class CompositeScorer:
         return ",".join(b for b in ("clip", "ce", "d") if b != "d" or self.vqa is not None)
 
     @classmethod
-    def load(cls, artifacts: Mapping[str, str | Path] | str | Path = ".",
-             device: str = "auto") -> "CompositeScorer":
-        """Load from artifact paths (``{"clip", "quality", "vqa", "fusion"}``) or a pipeline root."""
+    def load(
+        cls, artifacts: Mapping[str, str | Path] | str | Path = ".", device: str = "auto"
+    ) -> CompositeScorer:
+        """Load from artifact paths (keys ``clip, quality, vqa, fusion``) or a pipeline root."""
         from t2ieval.clip.score import ClipScorer
         from t2ieval.quality.model import QualityModel
         from t2ieval.vqa.score import VqaScorer, scorer_enabled
@@ -94,16 +99,24 @@ class CompositeScorer:
             raise ValueError(f"model artifacts {missing} missing; expected {list(ARTIFACT_DIRS)}")
         for key, path in artifacts.items():
             if not Path(path).exists():
-                raise FileNotFoundError(f"{path}: the {key!r} part of the model is missing "
-                                        "(run `dvc repro` or `dvc pull` first)")
+                raise FileNotFoundError(
+                    f"{path}: the {key!r} part of the model is missing "
+                    "(run `dvc repro` or `dvc pull` first)"
+                )
         log.info("loading t2ieval models from %s", dict(artifacts))
-        vqa = (VqaScorer.load(artifacts["vqa"], device=device)
-               if scorer_enabled(artifacts["vqa"]) else None)
+        vqa = (
+            VqaScorer.load(artifacts["vqa"], device=device)
+            if scorer_enabled(artifacts["vqa"])
+            else None
+        )
         if vqa is None:
             log.info("the D-branch is off in this model: scores fuse clip and ce only")
-        return cls(clip=ClipScorer.load(artifacts["clip"], device=device),
-                   ce=QualityModel.load(artifacts["quality"]), vqa=vqa,
-                   fusion=FusionWeights.load(artifacts["fusion"]))
+        return cls(
+            clip=ClipScorer.load(artifacts["clip"], device=device),
+            ce=QualityModel.load(artifacts["quality"]),
+            vqa=vqa,
+            fusion=FusionWeights.load(artifacts["fusion"]),
+        )
 
     def score_images(self, prompts: Sequence[str], images: Sequence[Image.Image]) -> ImageScores:
         """Every branch score and the fused score of ``images[i]`` for ``prompts[i]``."""
@@ -127,8 +140,12 @@ class CompositeScorer:
         fused = self.fusion.fuse({b: branch_scores[b] for b in self.fusion.weights})
         return ImageScores(clip, ce, d, fused, answers)
 
-    def score_pairs(self, prompts: Sequence[str], images_1: Sequence[Image.Image],
-                    images_2: Sequence[Image.Image | None]) -> pd.DataFrame:
+    def score_pairs(
+        self,
+        prompts: Sequence[str],
+        images_1: Sequence[Image.Image],
+        images_2: Sequence[Image.Image | None],
+    ) -> pd.DataFrame:
         """One row per pair: fused and branch scores of both images, the verdict and
         ``p_1_over_2``, the calibrated probability that image 1 is preferred (swapping the images
         gives ``1 - p`` and the opposite verdict, unless the scores tie exactly).
@@ -147,8 +164,11 @@ class CompositeScorer:
                 where.append((i, 2))
         s = self.score_images(flat_prompts, flat_images)
         n = len(prompts)
-        cols = {f"{k}_{slot}": np.full(n, np.nan) for k in ("score", "clip_score", "ce_score",
-                                                            "d_score") for slot in (1, 2)}
+        cols = {
+            f"{k}_{slot}": np.full(n, np.nan)
+            for k in ("score", "clip_score", "ce_score", "d_score")
+            for slot in (1, 2)
+        }
         for j, (i, slot) in enumerate(where):
             cols[f"score_{slot}"][i] = s.score[j]
             cols[f"clip_score_{slot}"][i] = s.clip[j]
@@ -159,6 +179,18 @@ class CompositeScorer:
         out["preferred"] = np.where(np.isnan(s2), 0, np.where(s2 > s1, 2, 1)).astype(int)
         out["p_1_over_2"] = self.fusion.probability(s1, s2)
         out["branches"] = self.branches
-        return out[["score_1", "score_2", "preferred", "p_1_over_2", "clip_score_1",
-                    "clip_score_2", "ce_score_1", "ce_score_2", "d_score_1", "d_score_2",
-                    "branches"]]
+        return out[
+            [
+                "score_1",
+                "score_2",
+                "preferred",
+                "p_1_over_2",
+                "clip_score_1",
+                "clip_score_2",
+                "ce_score_1",
+                "ce_score_2",
+                "d_score_1",
+                "d_score_2",
+                "branches",
+            ]
+        ]

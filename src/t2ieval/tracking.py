@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import os
+import re
 import subprocess
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -39,9 +40,11 @@ def _user_env(name: str) -> str | None:
 
 
 def tracking_uri(root: str | Path = ".") -> str:
-    """``MLFLOW_TRACKING_URI`` if the user set it, else ``sqlite:///<root>/mlflow.db`` (absolute)."""
-    return _user_env("MLFLOW_TRACKING_URI") or \
-        f"sqlite:///{(Path(root).resolve() / 'mlflow.db').as_posix()}"
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` (absolute)."""
+    return (
+        _user_env("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{(Path(root).resolve() / 'mlflow.db').as_posix()}"
+    )
 
 
 def _project_uris(root: str | Path) -> tuple[str, str]:
@@ -102,8 +105,14 @@ def using_tracking_uri(uri: str | None = None, root: str | Path = ".") -> Iterat
 
 def git_commit(root: str | Path = ".") -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, check=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -111,8 +120,14 @@ def git_commit(root: str | Path = ".") -> str | None:
 
 def git_dirty(root: str | Path = ".") -> bool | None:
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                             capture_output=True, text=True, check=True, timeout=10)
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
         return bool(out.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None
@@ -158,9 +173,9 @@ class StageSpec:
     """What ``dvc.yaml`` says of one stage: the params it reads, its metrics and its curves."""
 
     name: str
-    params: tuple[str, ...]               # "base", "vqa.model", ... ("*": all of params.yaml)
-    metrics: tuple[str, ...]              # metrics files
-    curves: tuple[tuple[str, str], ...]   # (plot file, step column) of plots along ``epoch``
+    params: tuple[str, ...]  # "base", "vqa.model", ... ("*": all of params.yaml)
+    metrics: tuple[str, ...]  # metrics files
+    curves: tuple[tuple[str, str], ...]  # (plot file, step column) of plots along ``epoch``
 
 
 def pipeline_stages(root: str | Path = ".") -> list[StageSpec]:
@@ -175,16 +190,18 @@ def pipeline_stages(root: str | Path = ".") -> list[StageSpec]:
         params: list[str] = []
         for entry in stage.get("params") or []:
             if isinstance(entry, dict):  # {file: keys}: a file of its own, or all of params.yaml
-                params += ["*" if keys is None else k for keys in entry.values()
-                           for k in (keys or ["*"])]
+                params += [
+                    "*" if keys is None else k for keys in entry.values() for k in (keys or ["*"])
+                ]
             else:
                 params.append(str(entry))
-        metrics = [next(iter(m)) if isinstance(m, dict) else str(m)
-                   for m in stage.get("metrics") or []]
+        metrics = [
+            next(iter(m)) if isinstance(m, dict) else str(m) for m in stage.get("metrics") or []
+        ]
         curves = []
         for plot in stage.get("plots") or []:
             if isinstance(plot, dict):
-                (file, opts), = plot.items()
+                ((file, opts),) = plot.items()
                 if (opts or {}).get("x") == "epoch":
                     curves.append((file, "epoch"))
         specs.append(StageSpec(name, tuple(params), tuple(metrics), tuple(curves)))
@@ -208,8 +225,11 @@ def _stage_params(flat: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, s
     ``section.key``; ``*`` is everything)."""
     if "*" in keys:
         return {k: str(v) for k, v in flat.items()}
-    return {k: str(v) for k, v in flat.items()
-            if any(k == key or k.startswith(key + ".") for key in keys)}
+    return {
+        k: str(v)
+        for k, v in flat.items()
+        if any(k == key or k.startswith(key + ".") for key in keys)
+    }
 
 
 @dataclass
@@ -222,14 +242,18 @@ class PipelineRun:
 def run_tags(root: str | Path = ".") -> dict[str, str]:
     """Tags every t2ieval MLflow run carries: commit, and hashes of the lock, dvc.lock, params."""
     root = Path(root)
-    return {"git_commit": git_commit(root) or "unknown", "git_dirty": str(git_dirty(root)),
-            "lock_sha256": file_sha256(root / RUNTIME_LOCK) or "none",
-            "dvc_lock_sha256": file_sha256(root / "dvc.lock") or "none",
-            "params_sha256": file_sha256(root / "params.yaml") or "none"}
+    return {
+        "git_commit": git_commit(root) or "unknown",
+        "git_dirty": str(git_dirty(root)),
+        "lock_sha256": file_sha256(root / RUNTIME_LOCK) or "none",
+        "dvc_lock_sha256": file_sha256(root / "dvc.lock") or "none",
+        "params_sha256": file_sha256(root / "params.yaml") or "none",
+    }
 
 
-def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
-                           artifacts: list[Path]) -> PipelineRun:
+def log_pipeline_execution(
+    root: str | Path, flat_params: Mapping[str, Any], artifacts: list[Path]
+) -> PipelineRun:
     """Log one pipeline execution: params, every stage's metrics (read from the metrics files
     ``dvc.yaml`` declares), curves, plots, the commit and the hashes of the lock files.
 
@@ -252,7 +276,7 @@ def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
     mlflow.set_tags(tags)
     items = [(k, str(v)) for k, v in flat_params.items()]
     for i in range(0, len(items), 90):
-        mlflow.log_params(dict(items[i:i + 90]))
+        mlflow.log_params(dict(items[i : i + 90]))
     stage_runs: dict[str, str] = {}
     for spec in pipeline_stages(root):
         metrics: dict[str, Any] = {}
@@ -263,11 +287,17 @@ def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
         prefix = "" if spec.name == "evaluate" else f"{spec.name}."
         mlflow.log_metrics({f"{prefix}{k}": v for k, v in nums.items()})
         with mlflow.start_run(run_name=spec.name, nested=True) as child:
-            mlflow.set_tags({**tags, "t2ieval.kind": "stage", "t2ieval.stage": spec.name,
-                             **{f"metric.{k}": v for k, v in text.items()}})
+            mlflow.set_tags(
+                {
+                    **tags,
+                    "t2ieval.kind": "stage",
+                    "t2ieval.stage": spec.name,
+                    **{f"metric.{k}": v for k, v in text.items()},
+                }
+            )
             params = list(_stage_params(flat_params, spec.params).items())
             for i in range(0, len(params), 90):
-                mlflow.log_params(dict(params[i:i + 90]))
+                mlflow.log_params(dict(params[i : i + 90]))
             mlflow.log_metrics(nums)
             for file, step_col in spec.curves:
                 _log_curve(root / file, step_col)
@@ -278,8 +308,10 @@ def log_pipeline_execution(root: str | Path, flat_params: Mapping[str, Any],
     for path in artifacts:
         if path.is_file():
             parent = path.parent.as_posix()
-            mlflow.log_artifact(str(path), artifact_path=None if parent in (".", "")
-                                or path.parent.is_absolute() else parent)
+            mlflow.log_artifact(
+                str(path),
+                artifact_path=None if parent in (".", "") or path.parent.is_absolute() else parent,
+            )
         elif path.is_dir():
             mlflow.log_artifacts(str(path), artifact_path=path.as_posix())
     return PipelineRun(run.info.run_id, run.info.experiment_id, stage_runs)
@@ -293,20 +325,28 @@ def _log_curve(path: Path, step_col: str) -> None:
     curve = pd.read_csv(path)
     for rec in curve.to_dict("records"):
         step = int(rec.pop(step_col))
-        mlflow.log_metrics({f"curve.{k}": float(v) for k, v in rec.items()
-                            if isinstance(v, (int, float)) and pd.notna(v)}, step=step)
+        mlflow.log_metrics(
+            {
+                f"curve.{k}": float(v)
+                for k, v in rec.items()
+                if isinstance(v, (int, float)) and pd.notna(v)
+            },
+            step=step,
+        )
 
 
-def register_model(run_id: str, model_uri: str, name: str, alias: str,
-                   val_accuracy: float) -> tuple[str, bool]:
+def register_model(
+    run_id: str, model_uri: str, name: str, alias: str, val_accuracy: float
+) -> tuple[str, bool]:
     """Register ``model_uri`` as a new version of ``name``; move ``alias`` to it if it is at least
     as accurate on validation as the current holder. Returns ``(version, promoted)``."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient()
-    mv = mlflow.register_model(model_uri, name, tags={"val_accuracy": f"{val_accuracy:.6f}",
-                                                      "run_id": run_id})
+    mv = mlflow.register_model(
+        model_uri, name, tags={"val_accuracy": f"{val_accuracy:.6f}", "run_id": run_id}
+    )
     current: float | None = None
     try:
         holder = client.get_model_version_by_alias(name, alias)
@@ -316,9 +356,22 @@ def register_model(run_id: str, model_uri: str, name: str, alias: str,
     promoted = holder is None or not (current is not None and current > val_accuracy)
     if promoted:
         client.set_registered_model_alias(name, alias, mv.version)
-        log.info("%s version %s is now @%s (val_accuracy %.4f, previous %s)", name, mv.version,
-                 alias, val_accuracy, current)
+        log.info(
+            "%s version %s is now @%s (val_accuracy %.4f, previous %s)",
+            name,
+            mv.version,
+            alias,
+            val_accuracy,
+            current,
+        )
     else:
-        log.info("%s version %s registered; @%s stays on version %s (%.4f > %.4f)", name,
-                 mv.version, alias, holder.version, current, val_accuracy)
+        log.info(
+            "%s version %s registered; @%s stays on version %s (%.4f > %.4f)",
+            name,
+            mv.version,
+            alias,
+            holder.version,
+            current,
+            val_accuracy,
+        )
     return str(mv.version), promoted

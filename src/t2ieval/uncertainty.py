@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def bootstrap_accuracy_interval(correct: np.ndarray, groups: np.ndarray, n: int = 2000,
-                                seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_accuracy_interval(
+    correct: np.ndarray, groups: np.ndarray, n: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of the pooled accuracy under a bootstrap over groups.
 
     Args:

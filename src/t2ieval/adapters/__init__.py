@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from t2ieval.adapters import hf, hpd, imagereward, pickapic
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.images import ImageWriter, materialise
-from t2ieval.adapters.pairs import (ON_ERROR, Candidate, Group, Report, cap_per_prompt,
-                                    group_candidates, orient)
+from t2ieval.adapters.pairs import (
+    ON_ERROR,
+    Candidate,
+    Group,
+    Report,
+    cap_per_prompt,
+    group_candidates,
+    orient,
+)
 from t2ieval.adapters.tables import RowTable
 from t2ieval.data import manifest
 from t2ieval.images import DEFAULT_MAX_PIXELS
@@ -25,8 +33,14 @@ from t2ieval.images import DEFAULT_MAX_PIXELS
 log = logging.getLogger(__name__)
 
 SOURCES = ("pickapic", "imagereward", "hpd")
-_ALIASES = {"pick-a-pic": "pickapic", "pickapic_v1": "pickapic", "pickapic_v2": "pickapic",
-            "imagerewarddb": "imagereward", "hpdv2": "hpd", "hpd_v2": "hpd"}
+_ALIASES = {
+    "pick-a-pic": "pickapic",
+    "pickapic_v1": "pickapic",
+    "pickapic_v2": "pickapic",
+    "imagerewarddb": "imagereward",
+    "hpdv2": "hpd",
+    "hpd_v2": "hpd",
+}
 
 __all__ = ["SOURCES", "AdapterError", "RowError", "open_adapter", "import_dataset", "run_import"]
 
@@ -56,8 +70,13 @@ def normalise_source(source: str) -> str:
     return name
 
 
-def open_adapter(source: str, location: str | Path, split: str | None = None,
-                 images_root: str | Path | None = None, hpd_label: str | None = None) -> Adapter:
+def open_adapter(
+    source: str,
+    location: str | Path,
+    split: str | None = None,
+    images_root: str | Path | None = None,
+    hpd_label: str | None = None,
+) -> Adapter:
     """The adapter for ``source`` reading ``location`` (files, a folder, or a HF dataset).
 
     ``hpd_label`` (HPD v2 only): ``rank`` (default) or ``vote``, see :mod:`t2ieval.adapters.hpd`.
@@ -85,11 +104,19 @@ def open_adapter(source: str, location: str | Path, split: str | None = None,
     return hpd.open_files(location, split, root, label=label)
 
 
-def import_dataset(source: str, location: str | Path, out: str | Path, *,
-                   max_pairs_per_prompt: int | None = None, seed: int = 0,
-                   split: str | None = None, on_error: str = "fail",
-                   images_root: str | Path | None = None,
-                   keep_ties: bool = False, hpd_label: str | None = None) -> dict[str, Any]:
+def import_dataset(
+    source: str,
+    location: str | Path,
+    out: str | Path,
+    *,
+    max_pairs_per_prompt: int | None = None,
+    seed: int = 0,
+    split: str | None = None,
+    on_error: str = "fail",
+    images_root: str | Path | None = None,
+    keep_ties: bool = False,
+    hpd_label: str | None = None,
+) -> dict[str, Any]:
     """Convert a public preference dataset into a manifest; returns the summary counters.
 
     Args:
@@ -112,15 +139,29 @@ def import_dataset(source: str, location: str | Path, out: str | Path, *,
     _manifest_out(out)
     if on_error not in ON_ERROR:
         raise AdapterError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    adapter = open_adapter(source, location, split=split, images_root=images_root,
-                           hpd_label=hpd_label)
-    return run_import(adapter, out, max_pairs_per_prompt=max_pairs_per_prompt, seed=seed,
-                      on_error=on_error, keep_ties=keep_ties)
+    adapter = open_adapter(
+        source, location, split=split, images_root=images_root, hpd_label=hpd_label
+    )
+    return run_import(
+        adapter,
+        out,
+        max_pairs_per_prompt=max_pairs_per_prompt,
+        seed=seed,
+        on_error=on_error,
+        keep_ties=keep_ties,
+    )
 
 
-def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int | None = None,
-               seed: int = 0, on_error: str = "fail",
-               max_pixels: int = DEFAULT_MAX_PIXELS, keep_ties: bool = False) -> dict[str, Any]:
+def run_import(
+    adapter: Adapter,
+    out: str | Path,
+    *,
+    max_pairs_per_prompt: int | None = None,
+    seed: int = 0,
+    on_error: str = "fail",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    keep_ties: bool = False,
+) -> dict[str, Any]:
     """Convert ``adapter``'s source into a manifest at ``out``; returns the summary counters
     (see :func:`import_dataset` for the options)."""
     out = _manifest_out(out)
@@ -150,8 +191,16 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
         if p1 is None or p2 is None:
             report.count("pairs_missing_image")
             continue
-        rows.append({"pair_id": cand.pair_id, "prompt": cand.prompt, "image_1": p1,
-                     "image_2": p2, "preferred": preferred or "tie", "category": cand.category})
+        rows.append(
+            {
+                "pair_id": cand.pair_id,
+                "prompt": cand.prompt,
+                "image_1": p1,
+                "image_2": p2,
+                "preferred": preferred or "tie",
+                "category": cand.category,
+            }
+        )
         report.count(f"preferred_{preferred}" if preferred else "ties_written")
     report.count("pairs_written", len(rows))
     report.count("images_written", writer.written)
@@ -159,14 +208,23 @@ def run_import(adapter: Adapter, out: str | Path, *, max_pairs_per_prompt: int |
     if not rows:
         raise AdapterError(f"{adapter.table.label}: no pairs left to write; counters: {counters}")
     manifest.write_manifest(rows, out)
-    summary: dict[str, Any] = {"source": adapter.source, "input": adapter.table.label,
-                               "manifest": str(out)}
+    summary: dict[str, Any] = {
+        "source": adapter.source,
+        "input": adapter.table.label,
+        "manifest": str(out),
+    }
     if isinstance(adapter, hpd.HPDAdapter):
         summary["hpd_label"] = adapter.label
     if writer.written:
         summary["images_dir"] = str(images_dir)
     summary.update(counters)
-    log.info("%s: %d pairs from %d groups (%d ties, %d unlabelled dropped) -> %s",
-             adapter.source, counters["pairs_written"], counters["groups"],
-             counters["ties_dropped"], counters["unlabelled_dropped"], out)
+    log.info(
+        "%s: %d pairs from %d groups (%d ties, %d unlabelled dropped) -> %s",
+        adapter.source,
+        counters["pairs_written"],
+        counters["groups"],
+        counters["ties_dropped"],
+        counters["unlabelled_dropped"],
+        out,
+    )
     return summary

@@ -12,8 +12,9 @@ Image columns are read undecoded (``{"bytes", "path"}``) and only for the rows t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from t2ieval.adapters.errors import AdapterError
 
@@ -23,8 +24,9 @@ INSTALL_HINT = "reading a Hugging Face dataset needs the `datasets` package: pip
 
 def is_saved_dataset(path: Path) -> bool:
     """True for a folder written by ``save_to_disk`` (a Dataset or a DatasetDict)."""
-    return path.is_dir() and ((path / "dataset_dict.json").is_file()
-                              or (path / "state.json").is_file())
+    return path.is_dir() and (
+        (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+    )
 
 
 def is_hf_location(location: str | Path) -> bool:
@@ -91,13 +93,15 @@ def open_hf_table(location: str | Path, split: str | None) -> HFTable:
     text = str(location)
     try:
         if text.startswith(HF_PREFIX):
-            name, _, config = text[len(HF_PREFIX):].partition(":")
+            name, _, config = text[len(HF_PREFIX) :].partition(":")
             ds = datasets.load_dataset(name, config or None, split=split)
         else:
             ds = datasets.load_from_disk(text)
     except Exception as exc:  # datasets raises many types; the message is what the user needs
-        raise AdapterError(f"{text}: cannot load the dataset offline from the local cache "
-                           f"({type(exc).__name__}: {exc})") from exc
+        raise AdapterError(
+            f"{text}: cannot load the dataset offline from the local cache "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
     if isinstance(ds, datasets.DatasetDict):
         splits = sorted(ds)
         if split is None:

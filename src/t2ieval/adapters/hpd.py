@@ -25,20 +25,32 @@ folder named after the split beside it (``test.json`` + ``test/``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from t2ieval.adapters.cells import as_float, as_list, as_prompt
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.images import resolve_image
 from t2ieval.adapters.pairs import Group, ImageRef, Report
-from t2ieval.adapters.tables import (RecordsTable, RowTable, iter_progress, read_json_records,
-                                     select_split)
+from t2ieval.adapters.tables import (
+    RecordsTable,
+    RowTable,
+    iter_progress,
+    read_json_records,
+    select_split,
+)
 from t2ieval.data.manifest import is_blank
 
 SOURCE = "hpd"
-COLUMNS = ("prompt", "image_path", "file_path", "rank", "raw_annotations", "human_preference",
-           "category")
+COLUMNS = (
+    "prompt",
+    "image_path",
+    "file_path",
+    "rank",
+    "raw_annotations",
+    "human_preference",
+    "category",
+)
 PATH_FIELDS = ("image_path", "file_path")
 #: what decides a pair of test.json: the averaged ``rank`` (the owners' protocol) or a majority
 #: ``vote`` over ``raw_annotations``
@@ -50,8 +62,9 @@ class HPDAdapter:
 
     source = SOURCE
 
-    def __init__(self, table: RowTable, tag: str, roots: Sequence[Path] = (),
-                 label: str = "rank") -> None:
+    def __init__(
+        self, table: RowTable, tag: str, roots: Sequence[Path] = (), label: str = "rank"
+    ) -> None:
         if label not in LABELS:
             raise AdapterError(f"HPD v2 label must be one of {LABELS}, got {label!r}")
         names = set(table.column_names)
@@ -63,8 +76,9 @@ class HPDAdapter:
         if not names & {"rank", "raw_annotations", "human_preference"}:
             problems.append("rank/raw_annotations/human_preference")
         if problems:
-            raise AdapterError(f"{table.label}: not HPD v2 data: missing {problems}; "
-                               f"found {sorted(names)}")
+            raise AdapterError(
+                f"{table.label}: not HPD v2 data: missing {problems}; found {sorted(names)}"
+            )
         self.table = table
         self.tag = tag
         self.roots = list(roots)
@@ -90,8 +104,10 @@ class HPDAdapter:
         images: list[ImageRef | None]
         if self.image_column:  # a HF copy: the images themselves are in the row
             n = self._count_images(rec, where)
-            images = [ImageRef(row=index, column="image", item=k, stem=f"{group_id}_{k}")
-                      for k in range(n)]
+            images = [
+                ImageRef(row=index, column="image", item=k, stem=f"{group_id}_{k}")
+                for k in range(n)
+            ]
         elif field is not None:
             paths = as_list(rec.get(field), where, field)
             images = [self._file(p, where, field, report) for p in paths]
@@ -99,9 +115,14 @@ class HPDAdapter:
             raise RowError(where, "image_path", "no image paths (image_path or file_path)")
         rankings = self._rankings(rec, where, len(images))
         category = rec.get("category")
-        return Group(group_id=group_id, prompt=prompt,
-                     category=SOURCE if is_blank(category) else str(category).strip(),
-                     images=images, rankings=rankings, where=where)
+        return Group(
+            group_id=group_id,
+            prompt=prompt,
+            category=SOURCE if is_blank(category) else str(category).strip(),
+            images=images,
+            rankings=rankings,
+            where=where,
+        )
 
     @staticmethod
     def _count_images(rec: dict, where: str) -> int:
@@ -111,8 +132,11 @@ class HPDAdapter:
         raw = rec.get("raw_annotations")
         if not is_missing_list(raw):
             first = as_list(raw, where, "raw_annotations")[0]
-            return len(as_list(first.get("rank") if isinstance(first, dict) else None, where,
-                               "raw_annotations"))
+            return len(
+                as_list(
+                    first.get("rank") if isinstance(first, dict) else None, where, "raw_annotations"
+                )
+            )
         raise RowError(where, "rank", "cannot tell how many images the record has")
 
     def _rankings(self, rec: dict, where: str, n: int) -> list[list[float | None]]:
@@ -128,8 +152,10 @@ class HPDAdapter:
         elif has_rank:
             rankings = [[as_float(v, where, "rank") for v in as_list(rec["rank"], where, "rank")]]
         elif not is_missing_list(rec.get("human_preference")):
-            prefs = [as_float(v, where, "human_preference")
-                     for v in as_list(rec["human_preference"], where, "human_preference")]
+            prefs = [
+                as_float(v, where, "human_preference")
+                for v in as_list(rec["human_preference"], where, "human_preference")
+            ]
             if any(v not in (0.0, 1.0) for v in prefs):
                 raise RowError(where, "human_preference", f"expected 0/1 values, got {prefs}")
             rankings = [[0.0 if v == 1.0 else 1.0 for v in prefs]]
@@ -142,8 +168,9 @@ class HPDAdapter:
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:
         try:
-            return ImageRef(path=resolve_image(value, self.roots, where, field),
-                            column=field, where=where)
+            return ImageRef(
+                path=resolve_image(value, self.roots, where, field), column=field, where=where
+            )
         except RowError as exc:
             report.problem(exc, "missing_images")
             return None
@@ -158,8 +185,9 @@ def is_missing_list(value: object) -> bool:
     return is_blank(value)
 
 
-def open_files(location: Path, split: str | None, images_root: Path | None = None,
-               label: str = "rank") -> HPDAdapter:
+def open_files(
+    location: Path, split: str | None, images_root: Path | None = None, label: str = "rank"
+) -> HPDAdapter:
     """An adapter over ``train.json``/``test.json`` (a file, or a folder and ``--split``);
     ``label`` is :class:`HPDAdapter`'s."""
     location = Path(location)
@@ -169,8 +197,10 @@ def open_files(location: Path, split: str | None, images_root: Path | None = Non
         found = sorted(p for p in location.glob("*.json*") if p.suffix in (".json", ".jsonl"))
         files = select_split(found, split, location, "HPD v2 annotation files (*.json)")
         if len(files) > 1:
-            raise AdapterError(f"{location}: several annotation files {[f.name for f in files]}; "
-                               f"point --from at one of them")
+            raise AdapterError(
+                f"{location}: several annotation files {[f.name for f in files]}; "
+                f"point --from at one of them"
+            )
     else:
         raise AdapterError(f"{location}: no such file or folder")
     path = files[0]
@@ -179,6 +209,9 @@ def open_files(location: Path, split: str | None, images_root: Path | None = Non
     if images_root is not None:
         roots = [Path(images_root)]
     else:
-        roots = list(dict.fromkeys([path.parent, path.parent / path.stem,
-                                    *([path.parent / split] if split else [])]))
+        roots = list(
+            dict.fromkeys(
+                [path.parent, path.parent / path.stem, *([path.parent / split] if split else [])]
+            )
+        )
     return HPDAdapter(table, tag=tag, roots=roots, label=label)

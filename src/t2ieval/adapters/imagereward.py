@@ -25,31 +25,49 @@ written to the manifest's images folder; nothing is extracted beside the dataset
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from t2ieval.adapters.cells import as_float, as_list, as_prompt, safe_name
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.images import ArchiveIndex, locate_image
 from t2ieval.adapters.pairs import Group, ImageRef, Report
-from t2ieval.adapters.tables import (ParquetTable, RecordsTable, RowTable, iter_progress,
-                                     read_json_records, select_split)
+from t2ieval.adapters.tables import (
+    ParquetTable,
+    RecordsTable,
+    RowTable,
+    iter_progress,
+    read_json_records,
+    select_split,
+)
 from t2ieval.data.manifest import is_blank
 
 SOURCE = "imagereward"
-ROW_COLUMNS = ("prompt_id", "prompt", "classification", "image_amount_in_total", "rank",
-               "overall_rating", "image_path")
+ROW_COLUMNS = (
+    "prompt_id",
+    "prompt",
+    "classification",
+    "image_amount_in_total",
+    "rank",
+    "overall_rating",
+    "image_path",
+)
 GROUP_COLUMNS = ("id", "prompt", "generations", "ranking", "classification")
 
 
 class ImageRewardAdapter:
-    """Groups ImageRewardDB rows by prompt; images are files under ``roots`` or an ``image`` column."""
+    """Groups ImageRewardDB rows by prompt; images: files under ``roots`` or an ``image`` column."""
 
     source = SOURCE
 
-    def __init__(self, table: RowTable, roots: Sequence[Path] = (),
-                 fallback_dirs: Sequence[Path] = (), fallback_archives: Sequence[Path] = (),
-                 archives: ArchiveIndex | None = None) -> None:
+    def __init__(
+        self,
+        table: RowTable,
+        roots: Sequence[Path] = (),
+        fallback_dirs: Sequence[Path] = (),
+        fallback_archives: Sequence[Path] = (),
+        archives: ArchiveIndex | None = None,
+    ) -> None:
         names = set(table.column_names)
         self.grouped = {"generations", "ranking"} <= names
         if not self.grouped:
@@ -62,7 +80,8 @@ class ImageRewardAdapter:
                 raise AdapterError(
                     f"{table.label}: not ImageRewardDB data: missing column(s) {missing}; found "
                     f"{sorted(names)} (expected per-image rows with prompt_id, prompt, image_path, "
-                    f"rank, or grouped records with prompt, generations, ranking)")
+                    f"rank, or grouped records with prompt, generations, ranking)"
+                )
         self.image_column = "image" in names
         self.table = table
         self.roots = list(roots)
@@ -78,17 +97,22 @@ class ImageRewardAdapter:
 
     # ---- grouped records: {"id", "prompt", "generations": [...], "ranking": [...]}
     def _grouped(self, report: Report) -> Iterator[Group]:
-        for index, rec in iter_progress(self.table.iter_rows(GROUP_COLUMNS), "reading ImageRewardDB"):
+        for index, rec in iter_progress(
+            self.table.iter_rows(GROUP_COLUMNS), "reading ImageRewardDB"
+        ):
             report.count("rows")
             where = self.table.where(index)
             try:
                 prompt = as_prompt(rec.get("prompt"), where)
                 paths = as_list(rec.get("generations"), where, "generations")
-                ranking = [as_float(v, where, "ranking")
-                           for v in as_list(rec.get("ranking"), where, "ranking")]
+                ranking = [
+                    as_float(v, where, "ranking")
+                    for v in as_list(rec.get("ranking"), where, "ranking")
+                ]
                 if len(ranking) != len(paths):
-                    raise RowError(where, "ranking",
-                                   f"{len(ranking)} ranks for {len(paths)} generations")
+                    raise RowError(
+                        where, "ranking", f"{len(ranking)} ranks for {len(paths)} generations"
+                    )
             except RowError as exc:
                 report.problem(exc, "rows_skipped")
                 continue
@@ -96,9 +120,14 @@ class ImageRewardAdapter:
             group_id = safe_name(gid) if not is_blank(gid) else f"e{index}"
             images = [self._file(p, where, "generations", report) for p in paths]
             category = rec.get("classification")
-            yield Group(group_id=group_id, prompt=prompt,
-                        category=SOURCE if is_blank(category) else str(category).strip(),
-                        images=images, rankings=[ranking], where=where)
+            yield Group(
+                group_id=group_id,
+                prompt=prompt,
+                category=SOURCE if is_blank(category) else str(category).strip(),
+                images=images,
+                rankings=[ranking],
+                where=where,
+            )
 
     # ---- per-image rows grouped by prompt_id
     def _per_image(self, report: Report) -> Iterator[Group]:
@@ -107,8 +136,10 @@ class ImageRewardAdapter:
             report.count("rows")
             pid = rec.get("prompt_id")
             if is_blank(pid):
-                report.problem(RowError(self.table.where(index), "prompt_id", "empty prompt_id"),
-                               "rows_skipped")
+                report.problem(
+                    RowError(self.table.where(index), "prompt_id", "empty prompt_id"),
+                    "rows_skipped",
+                )
                 continue
             members.setdefault(str(pid), []).append((index, rec))
         for pid, rows in members.items():
@@ -125,11 +156,16 @@ class ImageRewardAdapter:
             if all(not is_blank(rec.get("rank")) for _, rec in rows):
                 ranking = [as_float(rec["rank"], self.table.where(i), "rank") for i, rec in rows]
             elif all(not is_blank(rec.get("overall_rating")) for _, rec in rows):
-                ranking = [-as_float(rec["overall_rating"], self.table.where(i), "overall_rating")
-                           for i, rec in rows]
+                ranking = [
+                    -as_float(rec["overall_rating"], self.table.where(i), "overall_rating")
+                    for i, rec in rows
+                ]
             else:
-                raise RowError(where, "rank", "some images of this prompt have neither a rank "
-                                              "nor an overall_rating")
+                raise RowError(
+                    where,
+                    "rank",
+                    "some images of this prompt have neither a rank nor an overall_rating",
+                )
         except RowError as exc:
             report.problem(exc, "rows_skipped")
             return None
@@ -139,17 +175,30 @@ class ImageRewardAdapter:
             if self.image_column:  # a HF copy: the image itself is in the row
                 images.append(ImageRef(row=index, column="image", stem=f"{group_id}_{k}"))
             else:
-                images.append(self._file(rec.get("image_path"), self.table.where(index),
-                                         "image_path", report))
+                images.append(
+                    self._file(rec.get("image_path"), self.table.where(index), "image_path", report)
+                )
         category = first.get("classification")
-        return Group(group_id=group_id, prompt=prompt,
-                     category=SOURCE if is_blank(category) else str(category).strip(),
-                     images=images, rankings=[ranking], where=where)
+        return Group(
+            group_id=group_id,
+            prompt=prompt,
+            category=SOURCE if is_blank(category) else str(category).strip(),
+            images=images,
+            rankings=[ranking],
+            where=where,
+        )
 
     def _file(self, value: object, where: str, field: str, report: Report) -> ImageRef | None:
         try:
-            return locate_image(value, self.roots, where, field, self.fallback_dirs,
-                                archives=self.archives, fallback_archives=self.fallback_archives)
+            return locate_image(
+                value,
+                self.roots,
+                where,
+                field,
+                self.fallback_dirs,
+                archives=self.archives,
+                fallback_archives=self.fallback_archives,
+            )
         except RowError as exc:
             report.problem(exc, "missing_images")
             return None
@@ -171,8 +220,10 @@ def _zip_records(archives: Sequence[Path], index: ArchiveIndex) -> list[tuple[st
         except ValueError as exc:
             raise AdapterError(str(exc)) from None
         if not members:
-            raise AdapterError(f"{archive}: no JSON file inside; ImageRewardDB's archives hold "
-                               f"<split>_<k>.json beside the images")
+            raise AdapterError(
+                f"{archive}: no JSON file inside; ImageRewardDB's archives hold "
+                f"<split>_<k>.json beside the images"
+            )
         with zipfile.ZipFile(archive) as zf:
             for member in members:
                 label = f"{archive}:{member}"
@@ -186,8 +237,9 @@ def _zip_records(archives: Sequence[Path], index: ArchiveIndex) -> list[tuple[st
     return chunks
 
 
-def open_files(location: Path, split: str | None,
-               images_root: Path | None = None) -> ImageRewardAdapter:
+def open_files(
+    location: Path, split: str | None, images_root: Path | None = None
+) -> ImageRewardAdapter:
     """An adapter over metadata parquet / JSON files, or a folder holding them."""
     location = Path(location)
     if location.is_file():
@@ -203,9 +255,13 @@ def open_files(location: Path, split: str | None,
             found += list(location.rglob("*.jsonl"))
             if not found:  # as on the hub: the JSON files are inside images/<split>/*.zip
                 found = [p for p in location.rglob("*.zip") if not p.name.startswith(".")]
-            files = select_split(found, split, location,
-                                 "ImageRewardDB metadata (metadata-*.parquet, *.json, or "
-                                 "images/<split>/<split>_<k>.zip)")
+            files = select_split(
+                found,
+                split,
+                location,
+                "ImageRewardDB metadata (metadata-*.parquet, *.json, or "
+                "images/<split>/<split>_<k>.zip)",
+            )
     else:
         raise AdapterError(f"{location}: no such file or folder")
     archives = ArchiveIndex()
@@ -217,12 +273,18 @@ def open_files(location: Path, split: str | None,
     elif suffixes <= {".zip"}:
         table = RecordsTable(_zip_records(files, archives))
     else:
-        raise AdapterError(f"{location}: expected parquet, JSON or zip metadata, got "
-                           f"{sorted(suffixes)}")
+        raise AdapterError(
+            f"{location}: expected parquet, JSON or zip metadata, got {sorted(suffixes)}"
+        )
     if images_root is not None:
         roots = [Path(images_root)]
     else:  # image_path is relative to the dataset's root folder, where metadata-*.parquet lives
         roots = list(dict.fromkeys([root, *list(root.parents)[:3]]))
     zips = [f for f in files if f.suffix.lower() == ".zip"]
-    return ImageRewardAdapter(table, roots=roots, fallback_dirs=_json_fallback_dirs(files),
-                              fallback_archives=zips, archives=archives)
+    return ImageRewardAdapter(
+        table,
+        roots=roots,
+        fallback_dirs=_json_fallback_dirs(files),
+        fallback_archives=zips,
+        archives=archives,
+    )

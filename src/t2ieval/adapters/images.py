@@ -15,8 +15,9 @@ import io
 import zipfile
 import zlib
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any
 
 from PIL import Image
 from tqdm import tqdm
@@ -25,15 +26,21 @@ from t2ieval.adapters.cells import as_list, safe_name
 from t2ieval.adapters.errors import AdapterError, RowError
 from t2ieval.adapters.pairs import Candidate, ImageRef, Report
 from t2ieval.adapters.tables import RowTable
-from t2ieval.images import (DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes, load_image,
-                            to_rgb)
+from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes, load_image, to_rgb
 
-_FORMAT_EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif",
-               "TIFF": ".tif"}
+_FORMAT_EXT = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "BMP": ".bmp",
+    "GIF": ".gif",
+    "TIFF": ".tif",
+}
 
 
-def resolve_image(value: Any, roots: Sequence[Path], where: str, field: str,
-                  fallback_dirs: Sequence[Path] = ()) -> Path:
+def resolve_image(
+    value: Any, roots: Sequence[Path], where: str, field: str, fallback_dirs: Sequence[Path] = ()
+) -> Path:
     """Find the file an image path of the metadata points to, or raise a ``RowError``.
 
     A relative path is tried under each of ``roots`` in turn, then its file name alone in each of
@@ -89,13 +96,22 @@ class ArchiveIndex:
     def json_members(self, archive: Path) -> list[str]:
         """The JSON files an archive holds (ImageRewardDB's per-folder ``<split>_<k>.json``)."""
         self.member(archive, "")
-        return sorted(m for m in self._members[Path(archive)].values()
-                      if m.lower().endswith(".json") and not m.startswith("__MACOSX/"))
+        return sorted(
+            m
+            for m in self._members[Path(archive)].values()
+            if m.lower().endswith(".json") and not m.startswith("__MACOSX/")
+        )
 
 
-def locate_image(value: Any, roots: Sequence[Path], where: str, field: str,
-                 fallback_dirs: Sequence[Path] = (), archives: ArchiveIndex | None = None,
-                 fallback_archives: Sequence[Path] = ()) -> ImageRef:
+def locate_image(
+    value: Any,
+    roots: Sequence[Path],
+    where: str,
+    field: str,
+    fallback_dirs: Sequence[Path] = (),
+    archives: ArchiveIndex | None = None,
+    fallback_archives: Sequence[Path] = (),
+) -> ImageRef:
     """An :class:`ImageRef` for the image a metadata path names: a file (as
     :func:`resolve_image` finds it) or, failing that, a member of a zip archive.
 
@@ -105,8 +121,9 @@ def locate_image(value: Any, roots: Sequence[Path], where: str, field: str,
     Raises a ``RowError`` naming every file and archive looked at.
     """
     try:
-        return ImageRef(path=resolve_image(value, roots, where, field, fallback_dirs),
-                        column=field, where=where)
+        return ImageRef(
+            path=resolve_image(value, roots, where, field, fallback_dirs), column=field, where=where
+        )
     except RowError as exc:
         if archives is None or not isinstance(value, str) or not value.strip():
             raise
@@ -126,15 +143,24 @@ def locate_image(value: Any, roots: Sequence[Path], where: str, field: str,
         except ValueError as problem:
             raise RowError(where, field, str(problem)) from None
         if member is not None:
-            return ImageRef(archive=archive, member=member, column=field, where=where,
-                            stem=safe_name(f"{archive.stem}_{PurePosixPath(member).stem}"))
+            return ImageRef(
+                archive=archive,
+                member=member,
+                column=field,
+                where=where,
+                stem=safe_name(f"{archive.stem}_{PurePosixPath(member).stem}"),
+            )
         looked.append(f"{archive} (no member named {rel.name!r})")
-    raise RowError(where, field, f"{not_found.message}; nor in a zip archive: "
-                                 f"{', '.join(looked) or 'none to look in'}")
+    raise RowError(
+        where,
+        field,
+        f"{not_found.message}; nor in a zip archive: {', '.join(looked) or 'none to look in'}",
+    )
 
 
-def _payload_bytes(payload: Any, where: str, field: str) -> tuple[bytes | None, Path | None,
-                                                                  Image.Image | None]:
+def _payload_bytes(
+    payload: Any, where: str, field: str
+) -> tuple[bytes | None, Path | None, Image.Image | None]:
     """Split an image cell into raw bytes, a file path or a decoded PIL image."""
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return bytes(payload), None, None
@@ -173,8 +199,9 @@ class ImageWriter:
             raise RowError(where, field, problem)
         return path
 
-    def write(self, payload: Any, stem: str, where: str, field: str,
-              what: str = "image data") -> Path:
+    def write(
+        self, payload: Any, stem: str, where: str, field: str, what: str = "image data"
+    ) -> Path:
         """Validate and store one image; returns its path. Raises ``RowError`` for bad data
         (``what`` names the bytes in the message, e.g. an archive member)."""
         if stem in self._done:
@@ -207,8 +234,9 @@ class ImageWriter:
         return target
 
 
-def materialise(candidates: Sequence[Candidate], table: RowTable, writer: ImageWriter,
-                report: Report) -> dict[ImageRef, Path | None]:
+def materialise(
+    candidates: Sequence[Candidate], table: RowTable, writer: ImageWriter, report: Report
+) -> dict[ImageRef, Path | None]:
     """Paths of every image the kept pairs use: files are decoded, archive members and deferred
     images are read, decoded and written now.
 
@@ -226,8 +254,11 @@ def materialise(candidates: Sequence[Candidate], table: RowTable, writer: ImageW
             deferred[ref.row].append(ref)  # type: ignore[index]
             continue
         try:
-            out[ref] = writer.check_file(ref.path, ref.where,  # type: ignore[arg-type]
-                                         ref.column or "image")
+            out[ref] = writer.check_file(
+                ref.path,
+                ref.where,  # type: ignore[arg-type]
+                ref.column or "image",
+            )
         except RowError as exc:
             report.problem(exc, "bad_images")
             out[ref] = None
@@ -236,8 +267,14 @@ def materialise(candidates: Sequence[Candidate], table: RowTable, writer: ImageW
     if not deferred:
         return out
     columns = sorted({r.column for rs in deferred.values() for r in rs})  # type: ignore[misc]
-    rows = tqdm(table.rows_at(deferred, columns), total=len(deferred), desc="writing images",
-                unit="row", mininterval=1.0, leave=False)
+    rows = tqdm(
+        table.rows_at(deferred, columns),
+        total=len(deferred),
+        desc="writing images",
+        unit="row",
+        mininterval=1.0,
+        leave=False,
+    )
     for index, record in rows:
         where = table.where(index)
         for ref in deferred.pop(index):
@@ -253,32 +290,45 @@ def materialise(candidates: Sequence[Candidate], table: RowTable, writer: ImageW
                 report.problem(exc, "bad_images")
                 out[ref] = None
     if deferred:  # pragma: no cover - a table that lost rows between the two passes
-        raise AdapterError(f"{table.label}: rows {sorted(deferred)[:5]} vanished while reading images")
+        raise AdapterError(
+            f"{table.label}: rows {sorted(deferred)[:5]} vanished while reading images"
+        )
     return out
 
 
-def _write_members(archive: Path, refs: Sequence[ImageRef], writer: ImageWriter,
-                   report: Report) -> dict[ImageRef, Path | None]:
+def _write_members(
+    archive: Path, refs: Sequence[ImageRef], writer: ImageWriter, report: Report
+) -> dict[ImageRef, Path | None]:
     """Read, decode and write the members of one zip archive (opened once)."""
     out: dict[ImageRef, Path | None] = {}
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         for ref in refs:
-            report.problem(RowError(ref.where, ref.column or "image",
-                                    f"{archive}: not a readable zip archive ({exc})"), "bad_images")
+            report.problem(
+                RowError(
+                    ref.where,
+                    ref.column or "image",
+                    f"{archive}: not a readable zip archive ({exc})",
+                ),
+                "bad_images",
+            )
             out[ref] = None
         return out
     with zf:
-        for ref in tqdm(refs, desc=f"reading {archive.name}", unit="image", mininterval=1.0,
-                        leave=False):
+        for ref in tqdm(
+            refs, desc=f"reading {archive.name}", unit="image", mininterval=1.0, leave=False
+        ):
             what = f"{archive}:{ref.member}"
             try:
                 try:  # a damaged member fails its CRC check or its inflation here
                     data = zf.read(ref.member)  # type: ignore[arg-type]
                 except (zipfile.BadZipFile, zlib.error, OSError, KeyError, EOFError) as exc:
-                    raise RowError(ref.where, ref.column or "image",
-                                   f"{what}: cannot be read from the archive ({exc})") from exc
+                    raise RowError(
+                        ref.where,
+                        ref.column or "image",
+                        f"{what}: cannot be read from the archive ({exc})",
+                    ) from exc
                 out[ref] = writer.write(data, ref.stem, ref.where, ref.column or "image", what=what)
             except RowError as exc:
                 report.problem(exc, "bad_images")

@@ -21,9 +21,9 @@ import logging
 import math
 import random
 from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from t2ieval.adapters.errors import AdapterError, RowError
 
@@ -32,10 +32,24 @@ log = logging.getLogger(__name__)
 ON_ERROR = ("fail", "skip")
 # Counters reported by every import, in this order (all present, zero when nothing happened).
 SUMMARY_COUNTERS = (
-    "rows", "groups", "images", "candidate_pairs", "ties_dropped", "ties_written",
-    "unlabelled_dropped", "identical_dropped", "rows_skipped", "missing_images", "bad_images",
-    "pairs_missing_image", "pairs_capped", "duplicate_pair_ids", "pairs_written", "preferred_1",
-    "preferred_2", "images_written",
+    "rows",
+    "groups",
+    "images",
+    "candidate_pairs",
+    "ties_dropped",
+    "ties_written",
+    "unlabelled_dropped",
+    "identical_dropped",
+    "rows_skipped",
+    "missing_images",
+    "bad_images",
+    "pairs_missing_image",
+    "pairs_capped",
+    "duplicate_pair_ids",
+    "pairs_written",
+    "preferred_1",
+    "preferred_2",
+    "images_written",
 )
 
 
@@ -144,14 +158,17 @@ def verdict(rankings: Sequence[Sequence[float | None]], i: int, j: int) -> int:
     return (votes > 0) - (votes < 0)
 
 
-def group_candidates(group: Group, source: str, report: Report,
-                     keep_ties: bool = False) -> Iterator[Candidate]:
+def group_candidates(
+    group: Group, source: str, report: Report, keep_ties: bool = False
+) -> Iterator[Candidate]:
     """All non-tied pairs of ``group`` (and the tied ones with ``keep_ties``); dropped ties and
     pairs with a missing image are counted."""
     n = len(group.images)
     for ranking in group.rankings:
         if len(ranking) != n:
-            raise AdapterError(f"{group.where}: a ranking has {len(ranking)} entries for {n} images")
+            raise AdapterError(
+                f"{group.where}: a ranking has {len(ranking)} entries for {n} images"
+            )
     for i in range(n):
         for j in range(i + 1, n):
             report.count("candidate_pairs")
@@ -164,15 +181,19 @@ def group_candidates(group: Group, source: str, report: Report,
                 continue
             better, worse = (j, i) if v < 0 else (i, j)
             yield Candidate(
-                pair_id=f"{source}-{group.group_id}-{i}-{j}", prompt=group.prompt,
-                category=group.category, better=group.images[better],  # type: ignore[arg-type]
-                worse=group.images[worse], where=group.where,  # type: ignore[arg-type]
+                pair_id=f"{source}-{group.group_id}-{i}-{j}",
+                prompt=group.prompt,
+                category=group.category,
+                better=group.images[better],  # type: ignore[arg-type]
+                worse=group.images[worse],
+                where=group.where,  # type: ignore[arg-type]
                 tie=v == 0,
             )
 
 
-def cap_per_prompt(candidates: list[Candidate], max_pairs: int | None, seed: int,
-                   report: Report) -> list[Candidate]:
+def cap_per_prompt(
+    candidates: list[Candidate], max_pairs: int | None, seed: int, report: Report
+) -> list[Candidate]:
     """Keep at most ``max_pairs`` pairs per prompt (a seeded choice), in their original order."""
     if max_pairs is None:
         return candidates

@@ -13,8 +13,8 @@ whose two images are the same (``are_different`` false) are dropped and counted
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from t2ieval.adapters.cells import as_float, as_prompt, safe_name
 from t2ieval.adapters.errors import AdapterError, RowError
@@ -24,8 +24,17 @@ from t2ieval.data.manifest import is_blank
 
 SOURCE = "pickapic"
 IMAGE_COLUMNS = ("jpg_0", "jpg_1")
-META_COLUMNS = ("caption", "label_0", "label_1", "has_label", "are_different", "ranking_id",
-                "image_0_uid", "image_1_uid", "best_image_uid")
+META_COLUMNS = (
+    "caption",
+    "label_0",
+    "label_1",
+    "has_label",
+    "are_different",
+    "ranking_id",
+    "image_0_uid",
+    "image_1_uid",
+    "best_image_uid",
+)
 REQUIRED = ("caption", "label_0", "label_1")
 
 
@@ -38,12 +47,15 @@ class PickAPicAdapter:
         names = set(table.column_names)
         missing = [c for c in REQUIRED if c not in names]
         if missing:
-            raise AdapterError(f"{table.label}: not Pick-a-Pic data: missing column(s) {missing}; "
-                               f"found {sorted(names)}")
+            raise AdapterError(
+                f"{table.label}: not Pick-a-Pic data: missing column(s) {missing}; "
+                f"found {sorted(names)}"
+            )
         if not all(c in names for c in IMAGE_COLUMNS):
             raise AdapterError(
                 f"{table.label}: no image columns {list(IMAGE_COLUMNS)}; the *_no_images variants "
-                f"hold only URLs: download the shards with images (pickapic_v1 / pickapic_v2)")
+                f"hold only URLs: download the shards with images (pickapic_v1 / pickapic_v2)"
+            )
         self.table = table
 
     def groups(self, report: Report) -> Iterator[Group]:
@@ -60,8 +72,11 @@ class PickAPicAdapter:
     def _group(self, index: int, rec: dict, report: Report) -> Group | None:
         where = self.table.where(index)
         prompt = as_prompt(rec.get("caption"), where, "caption")
-        if rec.get("has_label") is False or is_blank(rec.get("label_0")) \
-                or is_blank(rec.get("label_1")):
+        if (
+            rec.get("has_label") is False
+            or is_blank(rec.get("label_0"))
+            or is_blank(rec.get("label_1"))
+        ):
             report.count("unlabelled_dropped")
             return None
         labels = [as_float(rec.get(f"label_{k}"), where, f"label_{k}") for k in (0, 1)]
@@ -82,8 +97,14 @@ class PickAPicAdapter:
             stem = safe_name(uid) if not is_blank(uid) else f"row{index}_{k}"
             images.append(ImageRef(row=index, column=f"jpg_{k}", stem=stem))
         # a higher label is better; rankings are "lower is better"
-        return Group(group_id=group_id, prompt=prompt, category=SOURCE, images=images,
-                     rankings=[[-labels[0], -labels[1]]], where=where)
+        return Group(
+            group_id=group_id,
+            prompt=prompt,
+            category=SOURCE,
+            images=images,
+            rankings=[[-labels[0], -labels[1]]],
+            where=where,
+        )
 
 
 def open_files(location: Path, split: str | None) -> ParquetTable:

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
 from t2ieval.adapters.errors import AdapterError
 
 Record = dict[str, Any]
-KNOWN_SPLITS = ("train", "validation", "validation_unique", "valid", "val", "dev", "test",
-                "test_unique")
+KNOWN_SPLITS = (
+    "train",
+    "validation",
+    "validation_unique",
+    "valid",
+    "val",
+    "dev",
+    "test",
+    "test_unique",
+)
 
 
 class RowTable(Protocol):
@@ -36,7 +45,9 @@ class RowTable(Protocol):
     def iter_rows(self, columns: Sequence[str]) -> Iterator[tuple[int, Record]]:
         """Yield ``(row_index, record)`` with only ``columns`` (those that exist) in each record."""
 
-    def rows_at(self, indices: Iterable[int], columns: Sequence[str]) -> Iterator[tuple[int, Record]]:
+    def rows_at(
+        self, indices: Iterable[int], columns: Sequence[str]
+    ) -> Iterator[tuple[int, Record]]:
         """Yield ``(row_index, record)`` for the given rows, in increasing index order."""
 
     def where(self, index: int) -> str:
@@ -53,8 +64,11 @@ class ParquetTable:
             raise AdapterError("no parquet files to read")
         self.files = [Path(f) for f in files]
         self.batch_size = batch_size
-        self.label = str(self.files[0]) if len(self.files) == 1 else \
-            f"{len(self.files)} parquet files under {self.files[0].parent}"
+        self.label = (
+            str(self.files[0])
+            if len(self.files) == 1
+            else f"{len(self.files)} parquet files under {self.files[0].parent}"
+        )
         self._readers = []
         self._offsets = []
         offset = 0
@@ -68,7 +82,7 @@ class ParquetTable:
             offset += reader.metadata.num_rows
         self.num_rows = offset
         names = set(self._readers[0].schema_arrow.names)
-        for path, reader in zip(self.files[1:], self._readers[1:]):
+        for reader in self._readers[1:]:
             names &= set(reader.schema_arrow.names)
         self._columns = [c for c in self._readers[0].schema_arrow.names if c in names]
 
@@ -88,7 +102,9 @@ class ParquetTable:
                     yield index, record
                     index += 1
 
-    def rows_at(self, indices: Iterable[int], columns: Sequence[str]) -> Iterator[tuple[int, Record]]:
+    def rows_at(
+        self, indices: Iterable[int], columns: Sequence[str]
+    ) -> Iterator[tuple[int, Record]]:
         cols = self._present(columns)
         wanted = sorted(set(indices))
         pos = 0
@@ -109,8 +125,7 @@ class ParquetTable:
                 start = stop
 
     def where(self, index: int) -> str:
-        for path, offset, reader in zip(reversed(self.files), reversed(self._offsets),
-                                        reversed(self._readers)):
+        for path, offset in zip(reversed(self.files), reversed(self._offsets)):
             if index >= offset:
                 return f"{path} row {index - offset}"
         return f"{self.label} row {index}"  # pragma: no cover - index < 0
@@ -140,7 +155,9 @@ class RecordsTable:
         for index, rec in enumerate(self._records):
             yield index, {c: rec[c] for c in columns if c in rec}
 
-    def rows_at(self, indices: Iterable[int], columns: Sequence[str]) -> Iterator[tuple[int, Record]]:
+    def rows_at(
+        self, indices: Iterable[int], columns: Sequence[str]
+    ) -> Iterator[tuple[int, Record]]:
         for index in sorted(set(indices)):
             rec = self._records[index]
             yield index, {c: rec[c] for c in columns if c in rec}
@@ -164,7 +181,9 @@ def read_json_records(path: Path) -> list[Record]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AdapterError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(records, list):
-        raise AdapterError(f"{path}: expected a JSON array of objects, got {type(records).__name__}")
+        raise AdapterError(
+            f"{path}: expected a JSON array of objects, got {type(records).__name__}"
+        )
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise AdapterError(f"{path} entry {i}: expected an object, got {type(rec).__name__}")
@@ -198,7 +217,9 @@ def select_split(files: Sequence[Path], split: str | None, root: Path, what: str
     if split is not None:
         chosen = [f for f in files if found[f] == split]
         if not chosen:
-            raise AdapterError(f"{root}: no {what} of split {split!r}; splits found: {splits or 'none'}")
+            raise AdapterError(
+                f"{root}: no {what} of split {split!r}; splits found: {splits or 'none'}"
+            )
         return chosen
     if len(splits) > 1:
         raise AdapterError(f"{root}: {what} of several splits {splits}; choose one with --split")

@@ -41,13 +41,21 @@ class Comparisons:
     def subset(self, mask: np.ndarray) -> Comparisons:
         """The comparisons of the prompts where ``mask`` is true (e.g. one category)."""
         mask = np.asarray(mask, dtype=bool)
-        return Comparisons(self.generators, tuple(np.asarray(self.prompts)[mask].tolist()),
-                           self.wins[mask], self.ties[mask], self.images[mask])
+        return Comparisons(
+            self.generators,
+            tuple(np.asarray(self.prompts)[mask].tolist()),
+            self.wins[mask],
+            self.ties[mask],
+            self.images[mask],
+        )
 
 
-def compare_within_prompts(scores: pd.DataFrame, generators: Sequence[str] | None = None,
-                           prompts: Sequence[str] | None = None,
-                           score: str = "score") -> Comparisons:
+def compare_within_prompts(
+    scores: pd.DataFrame,
+    generators: Sequence[str] | None = None,
+    prompts: Sequence[str] | None = None,
+    score: str = "score",
+) -> Comparisons:
     """All within-prompt, cross-generator comparisons of ``scores``.
 
     Args:
@@ -62,8 +70,11 @@ def compare_within_prompts(scores: pd.DataFrame, generators: Sequence[str] | Non
     for col in ("generator", "prompt_id", score):
         if col not in scores.columns:
             raise ValueError(f"scores need a {col!r} column; found {list(scores.columns)}")
-    names = tuple(generators) if generators is not None else \
-        tuple(sorted(scores["generator"].astype(str).unique()))
+    names = (
+        tuple(generators)
+        if generators is not None
+        else tuple(sorted(scores["generator"].astype(str).unique()))
+    )
     index = {g: i for i, g in enumerate(names)}
     unknown = sorted(set(scores["generator"].astype(str)) - set(index))
     if unknown:
@@ -106,14 +117,31 @@ def pairwise_table(c: Comparisons) -> pd.DataFrame:
     for i, a in enumerate(c.generators):
         for j in range(i + 1, len(c.generators)):
             t = total_ties[i, j]
-            rows.append({"generator_a": a, "generator_b": c.generators[j],
-                         "comparisons": int(round(n[i, j])),
-                         "prompts": int(((c.images[:, i] > 0) & (c.images[:, j] > 0)).sum()),
-                         "wins_a": int(round(total_wins[i, j] - t / 2)),
-                         "wins_b": int(round(total_wins[j, i] - t / 2)), "ties": int(round(t)),
-                         "win_rate_a": total_wins[i, j] / n[i, j] if n[i, j] else float("nan")})
-    return pd.DataFrame(rows, columns=["generator_a", "generator_b", "comparisons", "prompts",
-                                       "wins_a", "wins_b", "ties", "win_rate_a"])
+            rows.append(
+                {
+                    "generator_a": a,
+                    "generator_b": c.generators[j],
+                    "comparisons": int(round(n[i, j])),
+                    "prompts": int(((c.images[:, i] > 0) & (c.images[:, j] > 0)).sum()),
+                    "wins_a": int(round(total_wins[i, j] - t / 2)),
+                    "wins_b": int(round(total_wins[j, i] - t / 2)),
+                    "ties": int(round(t)),
+                    "win_rate_a": total_wins[i, j] / n[i, j] if n[i, j] else float("nan"),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "generator_a",
+            "generator_b",
+            "comparisons",
+            "prompts",
+            "wins_a",
+            "wins_b",
+            "ties",
+            "win_rate_a",
+        ],
+    )
 
 
 def generator_table(c: Comparisons) -> pd.DataFrame:
@@ -126,9 +154,15 @@ def generator_table(c: Comparisons) -> pd.DataFrame:
     rows = []
     for i, g in enumerate(c.generators):
         total = n[i].sum()
-        rows.append({"generator": g, "images": int(c.images[:, i].sum()),
-                     "prompts": int(covered[i]),
-                     "missing_prompts": int(len(c.prompts) - covered[i]),
-                     "comparisons": int(round(total)), "ties": int(round(ties[i].sum())),
-                     "win_rate": wins[i].sum() / total if total else float("nan")})
+        rows.append(
+            {
+                "generator": g,
+                "images": int(c.images[:, i].sum()),
+                "prompts": int(covered[i]),
+                "missing_prompts": int(len(c.prompts) - covered[i]),
+                "comparisons": int(round(total)),
+                "ties": int(round(ties[i].sum())),
+                "win_rate": wins[i].sum() / total if total else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)

@@ -67,8 +67,11 @@ class GeneratorSpec:
 
 
 def _default_generators() -> tuple[GeneratorSpec, ...]:
-    return (GeneratorSpec("faithful-5", 0.05), GeneratorSpec("sloppy-25", 0.25),
-            GeneratorSpec("broken-50", 0.50, 0.50))
+    return (
+        GeneratorSpec("faithful-5", 0.05),
+        GeneratorSpec("sloppy-25", 0.25),
+        GeneratorSpec("broken-50", 0.50, 0.50),
+    )
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,9 @@ class DemoParams:
             if getattr(self, key) < 1:
                 raise ValueError(f"demo.{key} must be >= 1, got {getattr(self, key)}")
         if self.reference_per_prompt < 0:
-            raise ValueError(f"demo.reference_per_prompt must be >= 0, got "
-                             f"{self.reference_per_prompt}")
+            raise ValueError(
+                f"demo.reference_per_prompt must be >= 0, got {self.reference_per_prompt}"
+            )
         if self.image_size < MIN_SIZE:
             raise ValueError(f"demo.image_size must be >= {MIN_SIZE}, got {self.image_size}")
 
@@ -149,8 +153,10 @@ def render_demo(out_dir: str | Path, params: DemoParams) -> dict:
             for s in range(params.samples_per_prompt):
                 choice = np.random.default_rng([params.seed, i, 3, _stream(gen.name), s])
                 layout = np.random.default_rng(
-                    [params.seed, i, 1, s] if params.shared_layout
-                    else [params.seed, i, 1, _stream(gen.name), s])
+                    [params.seed, i, 1, s]
+                    if params.shared_layout
+                    else [params.seed, i, 1, _stream(gen.name), s]
+                )
                 violated = bool(choice.random() < gen.violation_rate)
                 degraded = bool(choice.random() < gen.degradation_rate)
                 scene, kind = spec.good, None
@@ -164,29 +170,53 @@ def render_demo(out_dir: str | Path, params: DemoParams) -> dict:
                 rel = Path("images") / gen.name / f"{pid}_{s}.png"
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 img.save(out / rel, format="PNG", optimize=False)
-                manifest.append({"generator": gen.name, "prompt_id": pid, "prompt": spec.prompt,
-                                 "category": spec.category, "seed": s, "image": rel.as_posix()})
-                truth.append({"generator": gen.name, "prompt_id": pid, "seed": s,
-                              "violated": violated, "degradation": kind or "",
-                              "bad": violated or kind is not None})
+                manifest.append(
+                    {
+                        "generator": gen.name,
+                        "prompt_id": pid,
+                        "prompt": spec.prompt,
+                        "category": spec.category,
+                        "seed": s,
+                        "image": rel.as_posix(),
+                    }
+                )
+                truth.append(
+                    {
+                        "generator": gen.name,
+                        "prompt_id": pid,
+                        "seed": s,
+                        "violated": violated,
+                        "degradation": kind or "",
+                        "bad": violated or kind is not None,
+                    }
+                )
         for r in range(params.reference_per_prompt):
             rng = np.random.default_rng([params.seed, i, 2, r])
             rel = Path("reference") / f"{pid}_{r}.png"
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            render_scene(spec.good, params.image_size, rng).save(out / rel, format="PNG",
-                                                                 optimize=False)
+            render_scene(spec.good, params.image_size, rng).save(
+                out / rel, format="PNG", optimize=False
+            )
     write_table(out / "prompts.csv", pd.DataFrame(prompts))
     write_table(out / "manifest.csv", pd.DataFrame(manifest))
     truth_frame = pd.DataFrame(truth)
     write_table(out / "truth.csv", truth_frame)
     realised = truth_frame.groupby("generator")["bad"].mean()
-    summary = {"prompts": params.n_prompts, "images": len(manifest),
-               "reference_images": params.n_prompts * params.reference_per_prompt,
-               "expected_order": params.expected_order(),
-               "bad_share": {g.name: float(realised[g.name]) for g in params.generators},
-               "expected_bad_share": {g.name: g.bad_rate for g in params.generators}}
-    log.info("rendered %d images of %d generators for %d prompts in %s", len(manifest),
-             len(params.generators), params.n_prompts, out)
+    summary = {
+        "prompts": params.n_prompts,
+        "images": len(manifest),
+        "reference_images": params.n_prompts * params.reference_per_prompt,
+        "expected_order": params.expected_order(),
+        "bad_share": {g.name: float(realised[g.name]) for g in params.generators},
+        "expected_bad_share": {g.name: g.bad_rate for g in params.generators},
+    }
+    log.info(
+        "rendered %d images of %d generators for %d prompts in %s",
+        len(manifest),
+        len(params.generators),
+        params.n_prompts,
+        out,
+    )
     return summary
 
 
@@ -202,7 +232,14 @@ def check_known_order(leaderboard: pd.DataFrame, params: DemoParams) -> dict:
     got = board.loc[expected].sort_values("bt_strength", ascending=False).index.tolist()
     bad = {g.name: g.bad_rate for g in params.generators}
     in_order = [bad[g] for g in got] == sorted(bad[g] for g in got)
-    apart = all(board.at[a, "bt_ci_low"] > board.at[b, "bt_ci_high"]
-                for a, b in zip(got, got[1:]) if bad[a] < bad[b])
-    return {"expected_order": expected, "order": got, "known_order": in_order,
-            "intervals_apart": bool(in_order and apart)}
+    apart = all(
+        board.at[a, "bt_ci_low"] > board.at[b, "bt_ci_high"]
+        for a, b in zip(got, got[1:])
+        if bad[a] < bad[b]
+    )
+    return {
+        "expected_order": expected,
+        "order": got,
+        "known_order": in_order,
+        "intervals_apart": bool(in_order and apart),
+    }

@@ -35,11 +35,22 @@ from t2ieval.benchmark.features import FeatureSpace
 log = logging.getLogger(__name__)
 
 CLIPSCORE = "clipscore_t2ieval"
-CLIPSCORE_NOTE = ("CLIPScore = 100 x max(cos, 0) with the registered model's fine-tuned CLIP-score "
-                  "embeddings (its clip_score), not OpenAI CLIP: not comparable to published "
-                  "CLIPScore")
-COLUMNS = ("generator", "metric", "value", "std", "images", "reference_images", "feature_space",
-           "comparable_to_published", "note")
+CLIPSCORE_NOTE = (
+    "CLIPScore = 100 x max(cos, 0) with the registered model's fine-tuned CLIP-score "
+    "embeddings (its clip_score), not OpenAI CLIP: not comparable to published "
+    "CLIPScore"
+)
+COLUMNS = (
+    "generator",
+    "metric",
+    "value",
+    "std",
+    "images",
+    "reference_images",
+    "feature_space",
+    "comparable_to_published",
+    "note",
+)
 
 
 class _Precomputed(nn.Module):
@@ -82,8 +93,13 @@ def fid(features: torch.Tensor, reference: torch.Tensor) -> float:
     return float(metric.compute())
 
 
-def kid(features: torch.Tensor, reference: torch.Tensor, subsets: int = 100,
-        subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kid(
+    features: torch.Tensor,
+    reference: torch.Tensor,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
     """torchmetrics' kernel distance (mean, std over ``subsets`` random subsets), seeded.
 
     ``subset_size`` is capped at the smaller set's size.
@@ -93,8 +109,9 @@ def kid(features: torch.Tensor, reference: torch.Tensor, subsets: int = 100,
     size = min(subset_size, len(features), len(reference))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        metric = KernelInceptionDistance(feature=_Precomputed(features.shape[1]),
-                                         subsets=subsets, subset_size=size)
+        metric = KernelInceptionDistance(
+            feature=_Precomputed(features.shape[1]), subsets=subsets, subset_size=size
+        )
     metric.update(reference.double(), real=True)
     metric.update(features.double(), real=False)
     with torch.random.fork_rng(devices=[]):  # the caller's RNG state is left as it was
@@ -112,8 +129,9 @@ def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = 0) -> tu
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        metric = InceptionScore(feature=_Precomputed(logits.shape[1]),
-                                splits=max(1, min(splits, len(logits))))
+        metric = InceptionScore(
+            feature=_Precomputed(logits.shape[1]), splits=max(1, min(splits, len(logits)))
+        )
     metric.update(logits.double())
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         torch.manual_seed(seed)
@@ -128,12 +146,19 @@ def clipscore(cosines: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
 
 
-def distribution_metrics(generators: Sequence[str], image_generator: Sequence[str],
-                         features: torch.Tensor, logits: torch.Tensor | None,
-                         clip_cosine: np.ndarray, space: FeatureSpace,
-                         reference: torch.Tensor | None = None, seed: int = 0,
-                         kid_subsets: int = 100, kid_subset_size: int = 1000,
-                         is_splits: int = 10) -> DistributionResult:
+def distribution_metrics(
+    generators: Sequence[str],
+    image_generator: Sequence[str],
+    features: torch.Tensor,
+    logits: torch.Tensor | None,
+    clip_cosine: np.ndarray,
+    space: FeatureSpace,
+    reference: torch.Tensor | None = None,
+    seed: int = 0,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    is_splits: int = 10,
+) -> DistributionResult:
     """FID, KID, IS and CLIPScore of each generator's images.
 
     Args:
@@ -149,33 +174,59 @@ def distribution_metrics(generators: Sequence[str], image_generator: Sequence[st
     """
     gen = np.asarray(image_generator).astype(str)
     if len(gen) != len(features) or len(gen) != len(clip_cosine):
-        raise ValueError(f"{len(gen)} images, {len(features)} feature rows and "
-                         f"{len(clip_cosine)} CLIP-scores: they must match")
+        raise ValueError(
+            f"{len(gen)} images, {len(features)} feature rows and "
+            f"{len(clip_cosine)} CLIP-scores: they must match"
+        )
     skipped: dict[str, str] = {}
     n_ref = 0 if reference is None else len(reference)
     if reference is None:
-        skipped[f"fid_{space.key}"] = skipped[f"kid_{space.key}"] = \
+        skipped[f"fid_{space.key}"] = skipped[f"kid_{space.key}"] = (
             "no reference set given (--reference DIR): FID and KID compare with real images"
+        )
     elif n_ref < 2:
-        skipped[f"fid_{space.key}"] = skipped[f"kid_{space.key}"] = \
+        skipped[f"fid_{space.key}"] = skipped[f"kid_{space.key}"] = (
             f"the reference set has {n_ref} image(s); at least 2 are needed"
+        )
     if logits is None:
         skipped[f"is_{space.key}"] = (
             "the Inception Score needs an ImageNet classifier's class posterior p(y|x); the "
             f"{space.key} extractor has no class logits, so IS is not computed (use --features "
-            "inception with the Inception-v3 weights)")
+            "inception with the Inception-v3 weights)"
+        )
     if reference is not None and n_ref >= 2 and n_ref < space.dim:
-        log.warning("the reference set has %d images for %d-d features: FID's covariance is "
-                    "singular and the distance is biased upwards; compare generators only with "
-                    "each other", n_ref, space.dim)
+        log.warning(
+            "the reference set has %d images for %d-d features: FID's covariance is "
+            "singular and the distance is biased upwards; compare generators only with "
+            "each other",
+            n_ref,
+            space.dim,
+        )
     rows = []
 
-    def put(g: str, metric: str, value: float, std: float, n: int, note: str,
-            comparable: bool, space_name: str) -> None:
-        rows.append({"generator": g, "metric": metric, "value": value, "std": std, "images": n,
-                     "reference_images": n_ref if metric.startswith(("fid", "kid")) else 0,
-                     "feature_space": space_name, "comparable_to_published": comparable,
-                     "note": note})
+    def put(
+        g: str,
+        metric: str,
+        value: float,
+        std: float,
+        n: int,
+        note: str,
+        comparable: bool,
+        space_name: str,
+    ) -> None:
+        rows.append(
+            {
+                "generator": g,
+                "metric": metric,
+                "value": value,
+                "std": std,
+                "images": n,
+                "reference_images": n_ref if metric.startswith(("fid", "kid")) else 0,
+                "feature_space": space_name,
+                "comparable_to_published": comparable,
+                "note": note,
+            }
+        )
 
     for g in generators:
         mask = gen == g
@@ -188,17 +239,41 @@ def distribution_metrics(generators: Sequence[str], image_generator: Sequence[st
             if n < 2:
                 log.warning("generator %s has %d image: no FID/KID", g, n)
             else:
-                put(g, f"fid_{space.key}", fid(f, reference), float("nan"), n, space.note,
-                    space.comparable, space.description)
+                put(
+                    g,
+                    f"fid_{space.key}",
+                    fid(f, reference),
+                    float("nan"),
+                    n,
+                    space.note,
+                    space.comparable,
+                    space.description,
+                )
                 mean, std = kid(f, reference, kid_subsets, kid_subset_size, seed)
-                put(g, f"kid_{space.key}", mean, std, n, space.note, space.comparable,
-                    space.description)
+                put(
+                    g,
+                    f"kid_{space.key}",
+                    mean,
+                    std,
+                    n,
+                    space.note,
+                    space.comparable,
+                    space.description,
+                )
         if logits is not None:
             mean, std = inception_score(logits[mask_t], is_splits, seed)
-            put(g, f"is_{space.key}", mean, std, n, space.note, space.comparable,
-                space.description)
+            put(g, f"is_{space.key}", mean, std, n, space.note, space.comparable, space.description)
         mean, std = clipscore(np.asarray(clip_cosine)[mask])
-        put(g, CLIPSCORE, mean, std, n, CLIPSCORE_NOTE, False,
-            "t2ieval CLIP-score space (fine-tuned projection heads)")
-    return DistributionResult(space=space, table=pd.DataFrame(rows, columns=list(COLUMNS)),
-                              skipped=skipped)
+        put(
+            g,
+            CLIPSCORE,
+            mean,
+            std,
+            n,
+            CLIPSCORE_NOTE,
+            False,
+            "t2ieval CLIP-score space (fine-tuned projection heads)",
+        )
+    return DistributionResult(
+        space=space, table=pd.DataFrame(rows, columns=list(COLUMNS)), skipped=skipped
+    )

@@ -33,8 +33,10 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-                 "weights-inception-2015-12-05-6726825d.pth")
+INCEPTION_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+    "weights-inception-2015-12-05-6726825d.pth"
+)
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[1]
 #: torch hub's convention: the file name ends in the first hex digits of its sha256
 INCEPTION_SHA256_PREFIX = "6726825d"
@@ -63,9 +65,14 @@ class FeatureSpace:
     note: str
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "description": self.description, "dim": self.dim,
-                "comparable_to_published": self.comparable,
-                "has_class_logits": self.has_class_logits, "note": self.note}
+        return {
+            "key": self.key,
+            "description": self.description,
+            "dim": self.dim,
+            "comparable_to_published": self.comparable,
+            "has_class_logits": self.has_class_logits,
+            "note": self.note,
+        }
 
 
 class FeatureExtractor(Protocol):
@@ -80,8 +87,9 @@ class FeatureExtractor(Protocol):
 
 def offline() -> bool:
     """Whether the user asked for no downloads (any of :data:`OFFLINE_VARS` set truthy)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in OFFLINE_VARS)
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in OFFLINE_VARS
+    )
 
 
 def hub_cache_path() -> Path:
@@ -117,8 +125,10 @@ class InceptionExtractor:
         self.device = torch.device(device)
         try:
             self.net = NoTrainInceptionV3(
-                name="inception-v3-compat", features_list=["2048", "logits_unbiased"],
-                feature_extractor_weights_path=None if weights is None else str(weights))
+                name="inception-v3-compat",
+                features_list=["2048", "logits_unbiased"],
+                feature_extractor_weights_path=None if weights is None else str(weights),
+            )
         except (OSError, RuntimeError) as exc:  # a failed download, a bad file
             raise ExtractorUnavailable(
                 f"cannot load the Inception-v3 weights ({exc}); download {INCEPTION_URL} to "
@@ -129,15 +139,24 @@ class InceptionExtractor:
         reference = path.is_file() and _sha256(path).startswith(INCEPTION_SHA256_PREFIX)
         origin = f"weights {path.name}"
         if reference:
-            note = ("Inception-v3 pool3 features with FID's reference weights: comparable to "
-                    "published FID/KID/IS computed against the same reference set")
+            note = (
+                "Inception-v3 pool3 features with FID's reference weights: comparable to "
+                "published FID/KID/IS computed against the same reference set"
+            )
         else:
-            note = (f"Inception-v3 architecture with weights from {path} whose sha256 does not "
-                    f"start with {INCEPTION_SHA256_PREFIX}: not FID's reference weights, so "
-                    "these numbers are not comparable to published FID/KID/IS")
-        self.space = FeatureSpace(key="inception",
-                                  description=f"Inception-v3 pool3 (2048-d), {origin}",
-                                  dim=2048, comparable=reference, has_class_logits=True, note=note)
+            note = (
+                f"Inception-v3 architecture with weights from {path} whose sha256 does not "
+                f"start with {INCEPTION_SHA256_PREFIX}: not FID's reference weights, so "
+                "these numbers are not comparable to published FID/KID/IS"
+            )
+        self.space = FeatureSpace(
+            key="inception",
+            description=f"Inception-v3 pool3 (2048-d), {origin}",
+            dim=2048,
+            comparable=reference,
+            has_class_logits=True,
+            note=note,
+        )
 
     def extract(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, torch.Tensor | None]:
         arrays = [np.asarray(img.convert("RGB"), dtype=np.uint8) for img in images]
@@ -167,27 +186,38 @@ class ClipTowerExtractor:
         self.space = FeatureSpace(
             key="clip",
             description=f"t2ieval CLIP image tower ({bundle.architecture}, "
-                        f"pretrained={bundle.pretrained or 'none'}, fine-tuned; {dim}-d "
-                        "normalised backbone embedding)",
-            dim=dim, comparable=False, has_class_logits=False,
+            f"pretrained={bundle.pretrained or 'none'}, fine-tuned; {dim}-d "
+            "normalised backbone embedding)",
+            dim=dim,
+            comparable=False,
+            has_class_logits=False,
             note="computed in the registered model's own CLIP space, not Inception-v3: an FD/KD "
-                 "in our CLIP space is not comparable to published FID/KID, and there is no "
-                 "Inception Score (no class logits)")
+            "in our CLIP space is not comparable to published FID/KID, and there is no "
+            "Inception Score (no class logits)",
+        )
 
     def extract(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, torch.Tensor | None]:
         out = []
         model, device = self.scorer.model, self.scorer.device
         with torch.inference_mode():
             for start in range(0, len(images), self.scorer.batch_size):
-                batch = torch.stack([self.scorer.bundle.preprocess(img.convert("RGB"))
-                                     for img in images[start:start + self.scorer.batch_size]])
+                batch = torch.stack(
+                    [
+                        self.scorer.bundle.preprocess(img.convert("RGB"))
+                        for img in images[start : start + self.scorer.batch_size]
+                    ]
+                )
                 out.append(model.backbone_image(batch.to(device)).double().cpu())
         feats = torch.cat(out) if out else torch.zeros(0, self.space.dim, dtype=torch.float64)
         return feats, None
 
 
-def make_extractor(kind: str, clip_scorer=None, inception_weights: str | Path | None = None,
-                   device: str | torch.device = "cpu") -> FeatureExtractor:
+def make_extractor(
+    kind: str,
+    clip_scorer=None,
+    inception_weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+) -> FeatureExtractor:
     """The extractor ``kind`` (``auto``, ``inception``, ``clip``) asks for.
 
     Raises :class:`ExtractorUnavailable` for ``inception`` without local weights while offline
@@ -200,8 +230,11 @@ def make_extractor(kind: str, clip_scorer=None, inception_weights: str | Path | 
         if weights is not None:
             kind = "inception"
         else:
-            log.info("no Inception weights at %s (nor --inception-weights): FID/KID in the "
-                     "model's CLIP space instead, labelled as such", hub_cache_path())
+            log.info(
+                "no Inception weights at %s (nor --inception-weights): FID/KID in the "
+                "model's CLIP space instead, labelled as such",
+                hub_cache_path(),
+            )
             kind = "clip"
     if kind == "inception":
         if weights is None and offline():
@@ -211,9 +244,11 @@ def make_extractor(kind: str, clip_scorer=None, inception_weights: str | Path | 
                 f"({hub_cache_path()} is missing) and cannot be downloaded while offline "
                 f"({', '.join(f'{v}={os.environ[v]}' for v in set_vars)}). Download "
                 f"{INCEPTION_URL} on a connected machine and copy it there (or pass "
-                "--inception-weights FILE), or use --features clip")
+                "--inception-weights FILE), or use --features clip"
+            )
         return InceptionExtractor(weights, device=device)
     if clip_scorer is None:
-        raise ExtractorUnavailable("--features clip needs the model's CLIP branch, which was "
-                                   "not loaded")
+        raise ExtractorUnavailable(
+            "--features clip needs the model's CLIP branch, which was not loaded"
+        )
     return ClipTowerExtractor(clip_scorer)

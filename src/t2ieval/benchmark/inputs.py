@@ -27,8 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from t2ieval.data.manifest import (ManifestError, RowProblem, image_problem, is_blank,
-                                   read_manifest, reason_counts)
+from t2ieval.data.manifest import (
+    ManifestError,
+    RowProblem,
+    image_problem,
+    is_blank,
+    read_manifest,
+    reason_counts,
+)
 from t2ieval.data.split import prompt_key
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, load_image
 
@@ -82,10 +88,15 @@ def _digest(path: str, max_pixels: int) -> str:
     return hashlib.sha1(img.tobytes() + repr(img.size).encode()).hexdigest()[:20]
 
 
-def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
-                 on_error: str = "fail", max_pixels: int = DEFAULT_MAX_PIXELS,
-                 suite: pd.DataFrame | None = None,
-                 locations: list[str] | None = None) -> GeneratedImages:
+def check_images(
+    source: str | Path,
+    frame: pd.DataFrame,
+    base: str | Path,
+    on_error: str = "fail",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    suite: pd.DataFrame | None = None,
+    locations: list[str] | None = None,
+) -> GeneratedImages:
     """Check every row of ``frame`` (columns :data:`REQUIRED`, optionally :data:`OPTIONAL`).
 
     Args:
@@ -104,7 +115,7 @@ def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
     source = Path(source)
     base = os.path.abspath(base)
     known = None if suite is None else {r["prompt_id"]: r for r in suite.to_dict("records")}
-    first: dict[str, tuple[int, str, str]] = {}    # prompt_id -> (row, prompt, category)
+    first: dict[str, tuple[int, str, str]] = {}  # prompt_id -> (row, prompt, category)
     seen_seed: dict[tuple[str, str, str], int] = {}
     digests: dict[str, str | ImageError] = {}
     suite_rows: dict[str, dict] = {} if known is None else {k: dict(v) for k, v in known.items()}
@@ -114,8 +125,9 @@ def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
         where = f"{locations[idx - 1]}: " if locations else ""
         row_problems: list[RowProblem] = []
 
-        def problem(fld: str, reason: str, message: str, _row=idx, _where=where,
-                    _into=row_problems) -> None:
+        def problem(
+            fld: str, reason: str, message: str, _row=idx, _where=where, _into=row_problems
+        ) -> None:
             _into.append(RowProblem(_row, fld, reason, _where + message))
 
         generator = _text(rec.get("generator"))
@@ -126,8 +138,11 @@ def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
         category = _text(rec.get("category"))
         if known is not None:
             if prompt_id not in known:
-                problem("prompt_id", "unknown_prompt_id",
-                        f"prompt_id {prompt_id!r} is not in the prompts file")
+                problem(
+                    "prompt_id",
+                    "unknown_prompt_id",
+                    f"prompt_id {prompt_id!r} is not in the prompts file",
+                )
             else:
                 prompt, category = known[prompt_id]["prompt"], known[prompt_id]["category"]
         elif not prompt:
@@ -138,22 +153,36 @@ def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
             if prompt_id in first:
                 row0, prompt0, category0 = first[prompt_id]
                 if prompt_key(prompt0) != prompt_key(prompt):
-                    problem("prompt", "prompt_mismatch", f"prompt_id {prompt_id!r} is "
-                            f"{prompt0!r} in row {row0}, here {prompt!r}")
+                    problem(
+                        "prompt",
+                        "prompt_mismatch",
+                        f"prompt_id {prompt_id!r} is {prompt0!r} in row {row0}, here {prompt!r}",
+                    )
                 elif category != category0:
-                    problem("category", "category_mismatch", f"prompt_id {prompt_id!r} has "
-                            f"category {category0!r} in row {row0}, here {category!r}")
+                    problem(
+                        "category",
+                        "category_mismatch",
+                        f"prompt_id {prompt_id!r} has "
+                        f"category {category0!r} in row {row0}, here {category!r}",
+                    )
             else:
                 first[prompt_id] = (idx, prompt, category)
-                suite_rows[prompt_id] = {"prompt_id": prompt_id, "prompt": prompt,
-                                         "category": category}
+                suite_rows[prompt_id] = {
+                    "prompt_id": prompt_id,
+                    "prompt": prompt,
+                    "category": category,
+                }
         seed = _text(rec.get("seed"))
         if generator and prompt_id and seed:
             key = (generator, prompt_id, seed)
             if key in seen_seed:
-                problem("seed", "duplicate_image", f"generator {generator!r} already has an "
-                        f"image of prompt_id {prompt_id!r} with seed {seed!r} (row "
-                        f"{seen_seed[key]})")
+                problem(
+                    "seed",
+                    "duplicate_image",
+                    f"generator {generator!r} already has an "
+                    f"image of prompt_id {prompt_id!r} with seed {seed!r} (row "
+                    f"{seen_seed[key]})",
+                )
             seen_seed.setdefault(key, idx)
         raw = rec.get("image")
         path = None
@@ -169,14 +198,22 @@ def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
             found = digests[path]
             if isinstance(found, ImageError):
                 bad = image_problem(idx, "image", found)
-                row_problems.append(RowProblem(bad.row, bad.field, bad.reason,
-                                               where + bad.message))
+                row_problems.append(RowProblem(bad.row, bad.field, bad.reason, where + bad.message))
         if row_problems:
             problems.extend(row_problems)
             continue
-        kept.append({"row": idx, "generator": generator, "prompt_id": prompt_id,
-                     "prompt": prompt, "category": category, "seed": seed, "image": path,
-                     "digest": digests[path]})
+        kept.append(
+            {
+                "row": idx,
+                "generator": generator,
+                "prompt_id": prompt_id,
+                "prompt": prompt,
+                "category": category,
+                "seed": seed,
+                "image": path,
+                "digest": digests[path],
+            }
+        )
     if problems and on_error == "fail":
         raise ManifestError(source, problems, advice="fix them or pass --on-error skip")
     for p in problems:
@@ -184,18 +221,30 @@ def check_images(source: str | Path, frame: pd.DataFrame, base: str | Path,
     images = pd.DataFrame(kept, columns=list(COLUMNS))
     prompts = pd.DataFrame(list(suite_rows.values()), columns=["prompt_id", "prompt", "category"])
     if problems:
-        log.warning("%s: skipped %d of %d rows: %s", source, len({p.row for p in problems}),
-                    len(frame), dict(Counter(p.reason for p in problems)))
+        log.warning(
+            "%s: skipped %d of %d rows: %s",
+            source,
+            len({p.row for p in problems}),
+            len(frame),
+            dict(Counter(p.reason for p in problems)),
+        )
     if images.empty:
-        raise ManifestError(source, problems or [RowProblem(0, "*", "empty", "no rows")],
-                            advice="no usable image left")
-    return GeneratedImages(source=source, images=images, prompts=prompts, rows=len(frame),
-                           problems=problems)
+        raise ManifestError(
+            source,
+            problems or [RowProblem(0, "*", "empty", "no rows")],
+            advice="no usable image left",
+        )
+    return GeneratedImages(
+        source=source, images=images, prompts=prompts, rows=len(frame), problems=problems
+    )
 
 
-def read_generated_manifest(path: str | Path, image_root: str | Path | None = None,
-                            on_error: str = "fail",
-                            max_pixels: int = DEFAULT_MAX_PIXELS) -> GeneratedImages:
+def read_generated_manifest(
+    path: str | Path,
+    image_root: str | Path | None = None,
+    on_error: str = "fail",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> GeneratedImages:
     """Read and check a manifest of generated images (see the module docstring)."""
     path = Path(path)
     frame = read_manifest(path, required=REQUIRED)
@@ -216,8 +265,14 @@ def read_prompts(path: str | Path) -> pd.DataFrame:
         if not pid:
             problems.append(RowProblem(idx, "prompt_id", "empty_prompt_id", "prompt_id is empty"))
         elif pid in seen:
-            problems.append(RowProblem(idx, "prompt_id", "duplicate_prompt_id",
-                                       f"{pid!r} already used by row {seen[pid]}"))
+            problems.append(
+                RowProblem(
+                    idx,
+                    "prompt_id",
+                    "duplicate_prompt_id",
+                    f"{pid!r} already used by row {seen[pid]}",
+                )
+            )
         seen.setdefault(pid, idx)
         if not prompt:
             problems.append(RowProblem(idx, "prompt", "empty_prompt", "prompt is empty"))
@@ -231,12 +286,16 @@ def _match_prompt_id(stem: str, ids: list[str]) -> tuple[str, str] | None:
     """``(prompt_id, rest)`` for a file stem ``<prompt_id>_<rest>`` (the longest id that fits)."""
     for pid in ids:  # longest first
         if stem.startswith(pid + "_"):
-            return pid, stem[len(pid) + 1:]
+            return pid, stem[len(pid) + 1 :]
     return None
 
 
-def read_generated_folder(root: str | Path, prompts_file: str | Path, on_error: str = "fail",
-                          max_pixels: int = DEFAULT_MAX_PIXELS) -> GeneratedImages:
+def read_generated_folder(
+    root: str | Path,
+    prompts_file: str | Path,
+    on_error: str = "fail",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> GeneratedImages:
     """Read and check ``<root>/<generator>/<prompt_id>_<seed>.<ext>`` against a prompts file.
 
     Each sub-folder of ``root`` is a generator; each image file in it is one row, named by its
@@ -252,8 +311,9 @@ def read_generated_folder(root: str | Path, prompts_file: str | Path, on_error: 
     rows, locations, ignored = [], [], 0
     generators = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not generators:
-        raise FileNotFoundError(f"{root}: no generator sub-folders (expected "
-                                "<root>/<generator>/<prompt_id>_<seed>.png)")
+        raise FileNotFoundError(
+            f"{root}: no generator sub-folders (expected <root>/<generator>/<prompt_id>_<seed>.png)"
+        )
     for gen_dir in generators:
         for file in sorted(gen_dir.iterdir()):
             if not file.is_file() or file.suffix.lower() not in IMAGE_SUFFIXES:
@@ -261,14 +321,27 @@ def read_generated_folder(root: str | Path, prompts_file: str | Path, on_error: 
                 continue
             found = _match_prompt_id(file.stem, ids)
             pid, seed = found if found else (file.stem, "")
-            rows.append({"generator": gen_dir.name, "prompt_id": pid, "seed": seed,
-                         "image": str(file.resolve())})
+            rows.append(
+                {
+                    "generator": gen_dir.name,
+                    "prompt_id": pid,
+                    "seed": seed,
+                    "image": str(file.resolve()),
+                }
+            )
             locations.append(str(file))
     if ignored:
         log.info("%s: ignored %d entries that are not image files", root, ignored)
     frame = pd.DataFrame(rows, columns=["generator", "prompt_id", "seed", "image"])
-    return check_images(root, frame, root, on_error=on_error, max_pixels=max_pixels,
-                        suite=suite, locations=locations)
+    return check_images(
+        root,
+        frame,
+        root,
+        on_error=on_error,
+        max_pixels=max_pixels,
+        suite=suite,
+        locations=locations,
+    )
 
 
 @dataclass
@@ -280,8 +353,9 @@ class ReferenceImages:
     problems: list[RowProblem] = field(default_factory=list)
 
 
-def read_reference(folder: str | Path, on_error: str = "fail",
-                   max_pixels: int = DEFAULT_MAX_PIXELS) -> ReferenceImages:
+def read_reference(
+    folder: str | Path, on_error: str = "fail", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ReferenceImages:
     """Every image file under ``folder`` (recursively, sorted), each fully decoded.
 
     A file that does not decode is a problem naming it: with ``on_error="fail"`` all of them
@@ -292,8 +366,9 @@ def read_reference(folder: str | Path, on_error: str = "fail",
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: the reference set must be a folder of images")
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     paths, problems = [], []
     for idx, file in enumerate(files, start=1):
         try:
@@ -307,6 +382,7 @@ def read_reference(folder: str | Path, on_error: str = "fail",
     for p in problems:
         log.warning("%s: skipping %s", folder, p)
     if not paths:
-        raise ManifestError(folder, problems or [RowProblem(0, "*", "empty",
-                                                            "no image files in the folder")])
+        raise ManifestError(
+            folder, problems or [RowProblem(0, "*", "empty", "no image files in the folder")]
+        )
     return ReferenceImages(folder=folder, paths=paths, problems=problems)

@@ -22,15 +22,26 @@ from t2ieval.io import write_json, write_table
 
 log = logging.getLogger(__name__)
 
-FILES = {"leaderboard_csv": "leaderboard.csv", "leaderboard_json": "leaderboard.json",
-         "leaderboard_txt": "leaderboard.txt", "chart": "leaderboard.png",
-         "pairwise": "pairwise.csv", "categories": "categories.csv", "scores": "scores.csv",
-         "distribution": "distribution.csv", "problems": "problems.csv",
-         "metrics": "metrics.json"}
+FILES = {
+    "leaderboard_csv": "leaderboard.csv",
+    "leaderboard_json": "leaderboard.json",
+    "leaderboard_txt": "leaderboard.txt",
+    "chart": "leaderboard.png",
+    "pairwise": "pairwise.csv",
+    "categories": "categories.csv",
+    "scores": "scores.csv",
+    "distribution": "distribution.csv",
+    "problems": "problems.csv",
+    "metrics": "metrics.json",
+}
 
 
-def leaderboard_table(c: Comparisons, strengths: Strengths, scores: pd.DataFrame,
-                      distribution: pd.DataFrame | None = None) -> pd.DataFrame:
+def leaderboard_table(
+    c: Comparisons,
+    strengths: Strengths,
+    scores: pd.DataFrame,
+    distribution: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per generator, best first: Bradley-Terry strength and interval, win rate, mean
     scores, counts (images, prompts, missing prompts, comparisons, ties) and the distribution
     metrics (``distribution``: one row per generator, columns named by metric and space).
@@ -38,8 +49,14 @@ def leaderboard_table(c: Comparisons, strengths: Strengths, scores: pd.DataFrame
     A generator without any comparison has no strength (NaN) and comes last.
     """
     table = generator_table(c)
-    theta = pd.DataFrame({"generator": strengths.names, "bt_strength": strengths.theta,
-                          "bt_ci_low": strengths.ci_low, "bt_ci_high": strengths.ci_high})
+    theta = pd.DataFrame(
+        {
+            "generator": strengths.names,
+            "bt_strength": strengths.theta,
+            "bt_ci_low": strengths.ci_low,
+            "bt_ci_high": strengths.ci_high,
+        }
+    )
     table = table.merge(theta, on="generator")
     none = table["comparisons"] == 0
     table.loc[none, ["bt_strength", "bt_ci_low", "bt_ci_high"]] = np.nan
@@ -49,15 +66,17 @@ def leaderboard_table(c: Comparisons, strengths: Strengths, scores: pd.DataFrame
     table = table.merge(means.reset_index(), on="generator", how="left")
     if distribution is not None and not distribution.empty:
         table = table.merge(distribution, on="generator", how="left")
-    table = table.sort_values(["bt_strength", "win_rate"], ascending=False, na_position="last",
-                              kind="stable").reset_index(drop=True)
+    table = table.sort_values(
+        ["bt_strength", "win_rate"], ascending=False, na_position="last", kind="stable"
+    ).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     first = ["rank", "generator", "bt_strength", "bt_ci_low", "bt_ci_high", "win_rate"]
     return table[first + [col for col in table.columns if col not in first]]
 
 
-def category_table(c: Comparisons, categories: Mapping[str, str],
-                   per_category: Mapping[str, Strengths]) -> pd.DataFrame:
+def category_table(
+    c: Comparisons, categories: Mapping[str, str], per_category: Mapping[str, Strengths]
+) -> pd.DataFrame:
     """One row per category and generator: strength, interval, win rate, prompts, comparisons,
     ties (a generator without comparisons in a category has no strength there)."""
     rows = []
@@ -67,16 +86,33 @@ def category_table(c: Comparisons, categories: Mapping[str, str],
         gt = generator_table(part).set_index("generator")
         for i, g in enumerate(st.names):
             has = gt.at[g, "comparisons"] > 0
-            rows.append({"category": cat, "generator": g,
-                         "bt_strength": st.theta[i] if has else np.nan,
-                         "bt_ci_low": st.ci_low[i] if has else np.nan,
-                         "bt_ci_high": st.ci_high[i] if has else np.nan,
-                         "win_rate": gt.at[g, "win_rate"], "prompts": int(gt.at[g, "prompts"]),
-                         "comparisons": int(gt.at[g, "comparisons"]),
-                         "ties": int(gt.at[g, "ties"])})
-    return pd.DataFrame(rows, columns=["category", "generator", "bt_strength", "bt_ci_low",
-                                       "bt_ci_high", "win_rate", "prompts", "comparisons",
-                                       "ties"])
+            rows.append(
+                {
+                    "category": cat,
+                    "generator": g,
+                    "bt_strength": st.theta[i] if has else np.nan,
+                    "bt_ci_low": st.ci_low[i] if has else np.nan,
+                    "bt_ci_high": st.ci_high[i] if has else np.nan,
+                    "win_rate": gt.at[g, "win_rate"],
+                    "prompts": int(gt.at[g, "prompts"]),
+                    "comparisons": int(gt.at[g, "comparisons"]),
+                    "ties": int(gt.at[g, "ties"]),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "category",
+            "generator",
+            "bt_strength",
+            "bt_ci_low",
+            "bt_ci_high",
+            "win_rate",
+            "prompts",
+            "comparisons",
+            "ties",
+        ],
+    )
 
 
 def metric_key(*parts: str) -> str:
@@ -84,8 +120,9 @@ def metric_key(*parts: str) -> str:
     return ".".join(re.sub(r"[^A-Za-z0-9_\-/ ]", "_", str(p)) for p in parts)
 
 
-def flat_metrics(leaderboard: pd.DataFrame, categories: pd.DataFrame,
-                 counts: Mapping[str, Any]) -> dict[str, float]:
+def flat_metrics(
+    leaderboard: pd.DataFrame, categories: pd.DataFrame, counts: Mapping[str, Any]
+) -> dict[str, float]:
     """Every number of the leaderboard as ``<column>.<generator>`` (and
     ``category.<category>.<column>.<generator>``), plus the counts: what MLflow and
     ``dvc metrics show`` show."""
@@ -96,16 +133,19 @@ def flat_metrics(leaderboard: pd.DataFrame, categories: pd.DataFrame,
     skip = {"generator"}
     for rec in leaderboard.to_dict("records"):
         for col, value in rec.items():
-            if col in skip or not isinstance(value, (int, float, np.number)) or \
-                    isinstance(value, bool) or not math.isfinite(float(value)):
+            if (
+                col in skip
+                or not isinstance(value, (int, float, np.number))
+                or isinstance(value, bool)
+                or not math.isfinite(float(value))
+            ):
                 continue
             out[metric_key(col, rec["generator"])] = float(value)
     for rec in categories.to_dict("records"):
         for col in ("bt_strength", "bt_ci_low", "bt_ci_high", "win_rate"):
             value = rec[col]
             if value is not None and math.isfinite(float(value)):
-                out[metric_key("category", rec["category"], col, rec["generator"])] = \
-                    float(value)
+                out[metric_key("category", rec["category"], col, rec["generator"])] = float(value)
     return out
 
 
@@ -120,30 +160,43 @@ def render_text(leaderboard: pd.DataFrame, summary: Mapping[str, Any]) -> str:
     metrics' feature space is and what was skipped or counted."""
     model = summary["model"]
     dist = summary.get("distribution") or {}
-    lines = [f"leaderboard: {summary['inputs']['generators']} generators, "
-             f"{summary['inputs']['prompts']} prompts, {summary['inputs']['images']} images; "
-             f"model {model['uri']}",
-             f"Bradley-Terry strength (log-odds, centred) with a {summary['method']['level']:.0%} "
-             f"bootstrap interval over prompts ({summary['method']['n_bootstrap']} resamples, "
-             f"seed {summary['method']['seed']}); ties count half"]
-    dist_cols = [c for c in leaderboard.columns
-                 if c.startswith(("fid_", "kid_", "is_", "clipscore_")) and not c.endswith("_std")]
+    lines = [
+        f"leaderboard: {summary['inputs']['generators']} generators, "
+        f"{summary['inputs']['prompts']} prompts, {summary['inputs']['images']} images; "
+        f"model {model['uri']}",
+        f"Bradley-Terry strength (log-odds, centred) with a {summary['method']['level']:.0%} "
+        f"bootstrap interval over prompts ({summary['method']['n_bootstrap']} resamples, "
+        f"seed {summary['method']['seed']}); ties count half",
+    ]
+    dist_cols = [
+        c
+        for c in leaderboard.columns
+        if c.startswith(("fid_", "kid_", "is_", "clipscore_")) and not c.endswith("_std")
+    ]
     level = f"{summary['method']['level']:.0%} interval"
-    header = (f"{'rank':>4}  {'generator':<20} {'strength':>8}  {level:>17}  "
-              f"{'win rate':>8}  {'score':>7}  {'images':>6}  {'missing':>7}  {'ties':>5}")
+    header = (
+        f"{'rank':>4}  {'generator':<20} {'strength':>8}  {level:>17}  "
+        f"{'win rate':>8}  {'score':>7}  {'images':>6}  {'missing':>7}  {'ties':>5}"
+    )
     header += "".join(f"  {c:>17}" for c in dist_cols)
     lines += ["", header]
     for rec in leaderboard.to_dict("records"):
-        line = (f"{rec['rank']:>4}  {rec['generator']:<20} {_fmt(rec['bt_strength']):>8}  "
-                f"{'[' + _fmt(rec['bt_ci_low']) + ', ' + _fmt(rec['bt_ci_high']) + ']':>17}  "
-                f"{_fmt(rec['win_rate']):>8}  {_fmt(rec.get('mean_score')):>7}  "
-                f"{rec['images']:>6}  {rec['missing_prompts']:>7}  {rec['ties']:>5}")
+        line = (
+            f"{rec['rank']:>4}  {rec['generator']:<20} {_fmt(rec['bt_strength']):>8}  "
+            f"{'[' + _fmt(rec['bt_ci_low']) + ', ' + _fmt(rec['bt_ci_high']) + ']':>17}  "
+            f"{_fmt(rec['win_rate']):>8}  {_fmt(rec.get('mean_score')):>7}  "
+            f"{rec['images']:>6}  {rec['missing_prompts']:>7}  {rec['ties']:>5}"
+        )
         line += "".join(f"  {_fmt(rec.get(c), 4, 'g'):>17}" for c in dist_cols)
         lines.append(line)
     if dist:
         space = dist["feature_space"]
-        lines += ["", f"feature space of fid_/kid_/is_ ({space['key']}): {space['description']}",
-                  f"  {space['note']}", f"clipscore_t2ieval: {dist['clipscore_note']}"]
+        lines += [
+            "",
+            f"feature space of fid_/kid_/is_ ({space['key']}): {space['description']}",
+            f"  {space['note']}",
+            f"clipscore_t2ieval: {dist['clipscore_note']}",
+        ]
         for metric, reason in dist.get("skipped", {}).items():
             lines.append(f"skipped {metric}: {reason}")
     inputs = summary["inputs"]
@@ -152,8 +205,9 @@ def render_text(leaderboard: pd.DataFrame, summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_chart(path: str | Path, leaderboard: pd.DataFrame, categories: pd.DataFrame,
-               title: str, footnote: str) -> Path:
+def plot_chart(
+    path: str | Path, leaderboard: pd.DataFrame, categories: pd.DataFrame, title: str, footnote: str
+) -> Path:
     """Strengths with their intervals (left) and strengths per category (right, a heatmap)."""
     import matplotlib
 
@@ -163,9 +217,12 @@ def plot_chart(path: str | Path, leaderboard: pd.DataFrame, categories: pd.DataF
     board = leaderboard.iloc[::-1]  # best at the top
     names = board["generator"].tolist()
     has_cats = not categories.empty
-    fig, axes = plt.subplots(1, 2 if has_cats else 1, figsize=(13 if has_cats else 7,
-                                                              1.6 + 0.55 * len(names)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        2 if has_cats else 1,
+        figsize=(13 if has_cats else 7, 1.6 + 0.55 * len(names)),
+        squeeze=False,
+    )
     ax = axes[0][0]
     y = np.arange(len(names))
     theta = board["bt_strength"].to_numpy(dtype=float)
@@ -198,11 +255,19 @@ def plot_chart(path: str | Path, leaderboard: pd.DataFrame, categories: pd.DataF
     return path
 
 
-def write_report(out_dir: str | Path, leaderboard: pd.DataFrame, pairwise: pd.DataFrame,
-                 categories: pd.DataFrame, scores: pd.DataFrame, distribution: pd.DataFrame,
-                 problems: pd.DataFrame, summary: Mapping[str, Any],
-                 metrics: Mapping[str, float], chart_title: str,
-                 chart_footnote: str) -> dict[str, Path]:
+def write_report(
+    out_dir: str | Path,
+    leaderboard: pd.DataFrame,
+    pairwise: pd.DataFrame,
+    categories: pd.DataFrame,
+    scores: pd.DataFrame,
+    distribution: pd.DataFrame,
+    problems: pd.DataFrame,
+    summary: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    chart_title: str,
+    chart_footnote: str,
+) -> dict[str, Path]:
     """Write every file of :data:`FILES` into ``out_dir``; returns their paths by key."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

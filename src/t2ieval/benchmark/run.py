@@ -69,8 +69,10 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         if (self.manifest is None) == (self.folder is None):
-            raise ValueError("give either a manifest (--manifest) or a folder layout (--folder "
-                             "with --prompts), not both or neither")
+            raise ValueError(
+                "give either a manifest (--manifest) or a folder layout (--folder "
+                "with --prompts), not both or neither"
+            )
         if self.folder is not None and self.prompts is None:
             raise ValueError("a folder layout needs its prompts file (--prompts)")
         if self.batch_size < 1 or self.n_bootstrap < 1:
@@ -118,8 +120,7 @@ def read_inputs(cfg: BenchmarkConfig) -> GeneratedImages:
     from t2ieval.benchmark.inputs import read_generated_folder, read_generated_manifest
 
     if cfg.manifest is not None:
-        return read_generated_manifest(cfg.manifest, cfg.image_root, cfg.on_error,
-                                       cfg.max_pixels)
+        return read_generated_manifest(cfg.manifest, cfg.image_root, cfg.on_error, cfg.max_pixels)
     return read_generated_folder(cfg.folder, cfg.prompts, cfg.on_error, cfg.max_pixels)
 
 
@@ -129,8 +130,9 @@ def strengths_by_category(c: Comparisons, categories: dict[str, str], cfg: Bench
     out = {}
     for cat in sorted(set(prompt_category)):
         part = c.subset(prompt_category == cat)
-        out[cat] = bootstrap_strengths(part.wins, c.generators, cfg.n_bootstrap, cfg.seed,
-                                       cfg.level, cfg.prior)
+        out[cat] = bootstrap_strengths(
+            part.wins, c.generators, cfg.n_bootstrap, cfg.seed, cfg.level, cfg.prior
+        )
     return out
 
 
@@ -150,17 +152,32 @@ def run_benchmark(cfg: BenchmarkConfig) -> BenchmarkResult:
     inputs = read_inputs(cfg)
     generators = inputs.generators
     if len(generators) < 2:
-        raise ValueError(f"{inputs.source}: a benchmark compares at least two generators; "
-                         f"found {list(generators)}")
-    reference = read_reference(cfg.reference, cfg.on_error, cfg.max_pixels) \
-        if cfg.reference is not None and cfg.distribution else None
-    log.info("%s: %d images of %d generators for %d prompts (%d rows skipped)", inputs.source,
-             len(inputs.images), len(generators), len(inputs.prompts), inputs.skipped_rows)
+        raise ValueError(
+            f"{inputs.source}: a benchmark compares at least two generators; "
+            f"found {list(generators)}"
+        )
+    reference = (
+        read_reference(cfg.reference, cfg.on_error, cfg.max_pixels)
+        if cfg.reference is not None and cfg.distribution
+        else None
+    )
+    log.info(
+        "%s: %d images of %d generators for %d prompts (%d rows skipped)",
+        inputs.source,
+        len(inputs.images),
+        len(generators),
+        len(inputs.prompts),
+        inputs.skipped_rows,
+    )
 
     # an Inception extractor that cannot be had fails here, before the model is even looked up
-    extractor = make_extractor("inception", inception_weights=cfg.inception_weights,
-                               device=pick_device(cfg.device)) if cfg.distribution and \
-        cfg.features == "inception" else None
+    extractor = (
+        make_extractor(
+            "inception", inception_weights=cfg.inception_weights, device=pick_device(cfg.device)
+        )
+        if cfg.distribution and cfg.features == "inception"
+        else None
+    )
     uri = cfg.tracking_uri or tracking_uri(cfg.root)
     if is_pipeline_root(cfg.model):
         model = ModelInfo(uri=str(cfg.model), loaded_uri=str(cfg.model))
@@ -170,26 +187,42 @@ def run_benchmark(cfg: BenchmarkConfig) -> BenchmarkResult:
     if cfg.spark_master is None or (cfg.distribution and extractor is None):
         scorer = load_scorer(model.loaded_uri, device=cfg.device, tracking_uri=uri)
     if cfg.distribution and extractor is None:
-        extractor = make_extractor(cfg.features, clip_scorer=scorer.clip,
-                                   inception_weights=cfg.inception_weights,
-                                   device=scorer.clip.device)
-    scored = score_images(inputs.images, None if cfg.spark_master else scorer, extractor,
-                          cfg.batch_size, cfg.max_pixels)
+        extractor = make_extractor(
+            cfg.features,
+            clip_scorer=scorer.clip,
+            inception_weights=cfg.inception_weights,
+            device=scorer.clip.device,
+        )
+    scored = score_images(
+        inputs.images,
+        None if cfg.spark_master else scorer,
+        extractor,
+        cfg.batch_size,
+        cfg.max_pixels,
+    )
     scores = scored.scores
     if cfg.spark_master is not None:
-        scores = score_with_spark(inputs.images, model.loaded_uri, Path(cfg.out) / "spark",
-                                  master=cfg.spark_master, tracking_uri=uri,
-                                  batch_size=min(cfg.batch_size, 1024))
+        scores = score_with_spark(
+            inputs.images,
+            model.loaded_uri,
+            Path(cfg.out) / "spark",
+            master=cfg.spark_master,
+            tracking_uri=uri,
+            batch_size=min(cfg.batch_size, 1024),
+        )
     unscored = int(scores["score"].isna().sum())
     if unscored:
         log.warning("%d image(s) got no fused score; they count as missing", unscored)
 
-    categories = {r["prompt_id"]: (r["category"] or UNKNOWN_CATEGORY)
-                  for r in inputs.prompts.to_dict("records")}
+    categories = {
+        r["prompt_id"]: (r["category"] or UNKNOWN_CATEGORY)
+        for r in inputs.prompts.to_dict("records")
+    }
     has_categories = any(r["category"] for r in inputs.prompts.to_dict("records"))
     comparisons = compare_within_prompts(scores, generators, inputs.prompts["prompt_id"])
-    strengths = bootstrap_strengths(comparisons.wins, generators, cfg.n_bootstrap, cfg.seed,
-                                    cfg.level, cfg.prior)
+    strengths = bootstrap_strengths(
+        comparisons.wins, generators, cfg.n_bootstrap, cfg.seed, cfg.level, cfg.prior
+    )
     per_category = strengths_by_category(comparisons, categories, cfg) if has_categories else {}
     cat_table = category_table(comparisons, categories, per_category)
 
@@ -197,96 +230,188 @@ def run_benchmark(cfg: BenchmarkConfig) -> BenchmarkResult:
     if cfg.distribution:
         from t2ieval.benchmark.distribution import distribution_metrics
 
-        ref_features = None if reference is None else \
-            extract_features(reference.paths, extractor, cfg.batch_size, cfg.max_pixels)
-        dist = distribution_metrics(generators, scores["generator"].to_numpy(), scored.features,
-                                    scored.logits, scores["clip_score"].to_numpy(),
-                                    extractor.space, ref_features, cfg.seed, cfg.kid_subsets,
-                                    cfg.kid_subset_size)
-    board = leaderboard_table(comparisons, strengths, scores,
-                              dist.wide() if dist is not None else None)
+        ref_features = (
+            None
+            if reference is None
+            else extract_features(reference.paths, extractor, cfg.batch_size, cfg.max_pixels)
+        )
+        dist = distribution_metrics(
+            generators,
+            scores["generator"].to_numpy(),
+            scored.features,
+            scored.logits,
+            scores["clip_score"].to_numpy(),
+            extractor.space,
+            ref_features,
+            cfg.seed,
+            cfg.kid_subsets,
+            cfg.kid_subset_size,
+        )
+    board = leaderboard_table(
+        comparisons, strengths, scores, dist.wide() if dist is not None else None
+    )
     if dist is not None:
         board["feature_space"] = dist.space.description
         board["feature_space_comparable_to_published"] = dist.space.comparable
     pairwise = pairwise_table(comparisons)
-    problems = pd.DataFrame([asdict(p) for p in inputs.problems],
-                            columns=["row", "field", "reason", "message"])
+    problems = pd.DataFrame(
+        [asdict(p) for p in inputs.problems], columns=["row", "field", "reason", "message"]
+    )
     if reference is not None and reference.problems:
-        problems = pd.concat([problems, pd.DataFrame(
-            [{**asdict(p), "field": f"reference:{p.field}"} for p in reference.problems])])
+        problems = pd.concat(
+            [
+                problems,
+                pd.DataFrame(
+                    [{**asdict(p), "field": f"reference:{p.field}"} for p in reference.problems]
+                ),
+            ]
+        )
 
-    counts = {"generators": len(generators), "prompts": len(comparisons.prompts),
-              "images": len(scores), "rows": inputs.rows, "skipped_rows": inputs.skipped_rows,
-              "unscored_images": unscored, "distinct_pictures": scored.distinct_pictures,
-              "scored_prompt_pictures": scored.scored_pairs,
-              "comparisons": int(round(comparisons.comparisons.sum() / 2)),
-              "ties": int(round(comparisons.ties.sum() / 2)),
-              "reference_images": 0 if reference is None else len(reference.paths)}
+    counts = {
+        "generators": len(generators),
+        "prompts": len(comparisons.prompts),
+        "images": len(scores),
+        "rows": inputs.rows,
+        "skipped_rows": inputs.skipped_rows,
+        "unscored_images": unscored,
+        "distinct_pictures": scored.distinct_pictures,
+        "scored_prompt_pictures": scored.scored_pairs,
+        "comparisons": int(round(comparisons.comparisons.sum() / 2)),
+        "ties": int(round(comparisons.ties.sum() / 2)),
+        "reference_images": 0 if reference is None else len(reference.paths),
+    }
     branches = scorer.branches if scorer is not None else "see the served model"
-    summary = _jsonable({
-        # the model as asked for; what MLflow assigned (version, run ids) goes to run.json and
-        # the run's tags, not into these files: same inputs, same bytes (as reports/registry.json)
-        "model": {"uri": model.uri, "name": model.name, "alias": model.alias,
-                  "branches": branches},
-        "inputs": {"source": Path(inputs.source).as_posix(),
-                   "kind": "manifest" if cfg.manifest is not None else "folder",
-                   **counts, "skip_reasons": inputs.skip_reasons,
-                   "problems": [str(p) for p in inputs.problems[:50]],
-                   "reference": None if reference is None else {
-                       "folder": Path(reference.folder).as_posix(),
-                       "images": len(reference.paths), "skipped": len(reference.problems)}},
-        "method": {"score": "fused score of the registered model (higher is better)",
-                   "comparisons": "every within-prompt pair of images of two generators",
-                   "ties": "equal fused scores: half a win each (t2ieval.metrics)",
-                   "missing": "a generator without an image of a prompt has no comparison "
-                              "there; counted per generator as missing_prompts",
-                   "strength": "Bradley-Terry log-odds, centred, Gaussian prior of precision "
-                               f"{cfg.prior}", "interval": "percentile bootstrap over prompts",
-                   "n_bootstrap": cfg.n_bootstrap, "level": cfg.level, "seed": cfg.seed,
-                   "prior": cfg.prior, "scoring": "spark" if cfg.spark_master else "local"},
-        "leaderboard": _records(board),
-        "pairwise": _records(pairwise),
-        "categories": _records(cat_table),
-        "distribution": None if dist is None else {
-            "feature_space": dist.space.to_dict(), "clipscore_note": CLIPSCORE_NOTE,
-            "metrics": _records(dist.table), "skipped": dist.skipped},
-    })
+    summary = _jsonable(
+        {
+            # the model as asked for; what MLflow assigned (version, run ids) goes to run.json and
+            # the run's tags, not into these files: same inputs, same bytes
+            # (as reports/registry.json)
+            "model": {
+                "uri": model.uri,
+                "name": model.name,
+                "alias": model.alias,
+                "branches": branches,
+            },
+            "inputs": {
+                "source": Path(inputs.source).as_posix(),
+                "kind": "manifest" if cfg.manifest is not None else "folder",
+                **counts,
+                "skip_reasons": inputs.skip_reasons,
+                "problems": [str(p) for p in inputs.problems[:50]],
+                "reference": None
+                if reference is None
+                else {
+                    "folder": Path(reference.folder).as_posix(),
+                    "images": len(reference.paths),
+                    "skipped": len(reference.problems),
+                },
+            },
+            "method": {
+                "score": "fused score of the registered model (higher is better)",
+                "comparisons": "every within-prompt pair of images of two generators",
+                "ties": "equal fused scores: half a win each (t2ieval.metrics)",
+                "missing": "a generator without an image of a prompt has no comparison "
+                "there; counted per generator as missing_prompts",
+                "strength": "Bradley-Terry log-odds, centred, Gaussian prior of precision "
+                f"{cfg.prior}",
+                "interval": "percentile bootstrap over prompts",
+                "n_bootstrap": cfg.n_bootstrap,
+                "level": cfg.level,
+                "seed": cfg.seed,
+                "prior": cfg.prior,
+                "scoring": "spark" if cfg.spark_master else "local",
+            },
+            "leaderboard": _records(board),
+            "pairwise": _records(pairwise),
+            "categories": _records(cat_table),
+            "distribution": None
+            if dist is None
+            else {
+                "feature_space": dist.space.to_dict(),
+                "clipscore_note": CLIPSCORE_NOTE,
+                "metrics": _records(dist.table),
+                "skipped": dist.skipped,
+            },
+        }
+    )
     metrics = flat_metrics(board, cat_table, counts)
-    space_note = "" if dist is None else \
-        f"FID/KID/IS feature space: {dist.space.description}: {dist.space.note}.\n" \
+    space_note = (
+        ""
+        if dist is None
+        else f"FID/KID/IS feature space: {dist.space.description}: {dist.space.note}.\n"
         f"{CLIPSCORE_NOTE}."
+    )
     # image paths as the manifest names them (relative to its folder or the folder layout's
     # root), so the files do not depend on where the suite lies
-    base = Path(inputs.source) if cfg.folder is not None else \
-        (cfg.image_root or Path(inputs.source).parent)
+    base = (
+        Path(inputs.source)
+        if cfg.folder is not None
+        else (cfg.image_root or Path(inputs.source).parent)
+    )
     scores_out = scores.assign(image=[manifest_path(p, base) for p in scores["image"]])
     files = write_report(
-        cfg.out, board, pairwise, cat_table, scores_out,
+        cfg.out,
+        board,
+        pairwise,
+        cat_table,
+        scores_out,
         pd.DataFrame(columns=list(DISTRIBUTION_COLUMNS)) if dist is None else dist.table,
-        problems, summary, metrics,
+        problems,
+        summary,
+        metrics,
         chart_title=f"t2ieval benchmark: {len(generators)} generators, "
-                    f"{len(comparisons.prompts)} prompts, model {model.uri}",
-        chart_footnote=space_note)
+        f"{len(comparisons.prompts)} prompts, model {model.uri}",
+        chart_footnote=space_note,
+    )
     run_id = None
     if cfg.log_mlflow:
-        params = {"manifest": cfg.manifest, "folder": cfg.folder, "prompts": cfg.prompts,
-                  "reference": cfg.reference, "model": cfg.model, "features": cfg.features,
-                  "feature_space": None if dist is None else dist.space.key,
-                  "n_bootstrap": cfg.n_bootstrap, "level": cfg.level, "seed": cfg.seed,
-                  "prior": cfg.prior, "on_error": cfg.on_error, "generators": ",".join(generators),
-                  "kid_subsets": cfg.kid_subsets, "kid_subset_size": cfg.kid_subset_size,
-                  "scoring": "spark" if cfg.spark_master else "local"}
+        params = {
+            "manifest": cfg.manifest,
+            "folder": cfg.folder,
+            "prompts": cfg.prompts,
+            "reference": cfg.reference,
+            "model": cfg.model,
+            "features": cfg.features,
+            "feature_space": None if dist is None else dist.space.key,
+            "n_bootstrap": cfg.n_bootstrap,
+            "level": cfg.level,
+            "seed": cfg.seed,
+            "prior": cfg.prior,
+            "on_error": cfg.on_error,
+            "generators": ",".join(generators),
+            "kid_subsets": cfg.kid_subsets,
+            "kid_subset_size": cfg.kid_subset_size,
+            "scoring": "spark" if cfg.spark_master else "local",
+        }
         tags = dict(run_tags(cfg.root))
         if dist is not None:
-            tags.update({"feature_space": dist.space.description,
-                         "feature_space_note": dist.space.note[:5000],
-                         "feature_space_comparable_to_published": str(dist.space.comparable),
-                         "clipscore_space": CLIPSCORE_NOTE})
+            tags.update(
+                {
+                    "feature_space": dist.space.description,
+                    "feature_space_note": dist.space.note[:5000],
+                    "feature_space_comparable_to_published": str(dist.space.comparable),
+                    "clipscore_space": CLIPSCORE_NOTE,
+                }
+            )
         local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
-        run_id = log_benchmark_run(uri, model, params, metrics, tags, files, cfg.experiment,
-                                   artifact_root=Path(cfg.root) / "mlruns" if local else None)
-    write_json(Path(cfg.out) / RUN_FILE, {"mlflow_run_id": run_id, "experiment":
-                                          cfg.experiment if run_id else None,
-                                          "model": model.to_dict()})
-    return BenchmarkResult(model, board, pairwise, cat_table, scores, dist, summary, metrics,
-                           files, run_id)
+        run_id = log_benchmark_run(
+            uri,
+            model,
+            params,
+            metrics,
+            tags,
+            files,
+            cfg.experiment,
+            artifact_root=Path(cfg.root) / "mlruns" if local else None,
+        )
+    write_json(
+        Path(cfg.out) / RUN_FILE,
+        {
+            "mlflow_run_id": run_id,
+            "experiment": cfg.experiment if run_id else None,
+            "model": model.to_dict(),
+        },
+    )
+    return BenchmarkResult(
+        model, board, pairwise, cat_table, scores, dist, summary, metrics, files, run_id
+    )

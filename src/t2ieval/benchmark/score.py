@@ -56,15 +56,20 @@ def _jobs(images: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return jobs, codes
 
 
-def _picture_batches(paths: Sequence[str], batch_size: int,
-                     max_pixels: int) -> Iterator[tuple[int, list]]:
+def _picture_batches(
+    paths: Sequence[str], batch_size: int, max_pixels: int
+) -> Iterator[tuple[int, list]]:
     for start in range(0, len(paths), batch_size):
-        yield start, [load_image(p, max_pixels) for p in paths[start:start + batch_size]]
+        yield start, [load_image(p, max_pixels) for p in paths[start : start + batch_size]]
 
 
-def score_images(images: pd.DataFrame, scorer: CompositeScorer | None,
-                 extractor: FeatureExtractor | None = None, batch_size: int = 32,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> Scored:
+def score_images(
+    images: pd.DataFrame,
+    scorer: CompositeScorer | None,
+    extractor: FeatureExtractor | None = None,
+    batch_size: int = 32,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Scored:
     """Score every row of ``images`` (:data:`t2ieval.benchmark.inputs.COLUMNS`) for its prompt,
     and extract each picture's features.
 
@@ -74,8 +79,13 @@ def score_images(images: pd.DataFrame, scorer: CompositeScorer | None,
     """
     jobs, job_of_row = _jobs(images)
     if scorer is None and extractor is None:
-        return Scored(images.reset_index(drop=True).copy(), None, None,
-                      int(jobs["digest"].nunique()), len(jobs))
+        return Scored(
+            images.reset_index(drop=True).copy(),
+            None,
+            None,
+            int(jobs["digest"].nunique()),
+            len(jobs),
+        )
     pictures = jobs.drop_duplicates("digest")["image"].tolist()
     digests = jobs.drop_duplicates("digest")["digest"].tolist()
     picture_index = {d: i for i, d in enumerate(digests)}
@@ -87,8 +97,9 @@ def score_images(images: pd.DataFrame, scorer: CompositeScorer | None,
         stop = start + len(batch)
         if scorer is not None:
             todo = np.nonzero((job_picture >= start) & (job_picture < stop))[0]
-            s = scorer.score_images(jobs["prompt"].iloc[todo].tolist(),
-                                    [batch[job_picture[j] - start] for j in todo])
+            s = scorer.score_images(
+                jobs["prompt"].iloc[todo].tolist(), [batch[job_picture[j] - start] for j in todo]
+            )
             for col, values in zip(SCORE_COLUMNS, (s.score, s.clip, s.ce, s.d)):
                 results[col][todo] = values
         if extractor is not None:
@@ -107,17 +118,29 @@ def score_images(images: pd.DataFrame, scorer: CompositeScorer | None,
     return Scored(out, features, class_logits, len(pictures), len(jobs))
 
 
-def extract_features(paths: Sequence[str], extractor: FeatureExtractor, batch_size: int = 32,
-                     max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def extract_features(
+    paths: Sequence[str],
+    extractor: FeatureExtractor,
+    batch_size: int = 32,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> torch.Tensor:
     """Features of image files (e.g. the reference set), ``batch_size`` decoded at a time."""
-    feats = [extractor.extract(batch)[0]
-             for _, batch in _picture_batches(list(paths), batch_size, max_pixels)]
+    feats = [
+        extractor.extract(batch)[0]
+        for _, batch in _picture_batches(list(paths), batch_size, max_pixels)
+    ]
     return torch.cat(feats) if feats else torch.zeros(0, extractor.space.dim, dtype=torch.float64)
 
 
-def score_with_spark(images: pd.DataFrame, model_uri: str, work_dir: str | Path,
-                     master: str = "local[*]", tracking_uri: str | None = None,
-                     batch_size: int = 64, partitions: int | None = None) -> pd.DataFrame:
+def score_with_spark(
+    images: pd.DataFrame,
+    model_uri: str,
+    work_dir: str | Path,
+    master: str = "local[*]",
+    tracking_uri: str | None = None,
+    batch_size: int = 64,
+    partitions: int | None = None,
+) -> pd.DataFrame:
     """Score ``images`` on Spark with the registered model; returns ``images`` plus
     :data:`SCORE_COLUMNS`.
 
@@ -136,14 +159,27 @@ def score_with_spark(images: pd.DataFrame, model_uri: str, work_dir: str | Path,
         for k in range(0, len(idx), 2):
             a = idx[k]
             b = idx[k + 1] if k + 1 < len(idx) else a
-            rows.append({"pair_id": f"job{len(rows):07d}", "prompt": jobs.at[a, "prompt"],
-                         "image_1": jobs.at[a, "image"], "image_2": jobs.at[b, "image"]})
+            rows.append(
+                {
+                    "pair_id": f"job{len(rows):07d}",
+                    "prompt": jobs.at[a, "prompt"],
+                    "image_1": jobs.at[a, "image"],
+                    "image_2": jobs.at[b, "image"],
+                }
+            )
             slots.append((a, b))
     manifest = work / "pairs.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
-    summary = score_manifest(manifest, model_uri, work / "scores.parquet", master=master,
-                             batch_size=batch_size, partitions=partitions, overwrite=True,
-                             tracking_uri=tracking_uri)
+    summary = score_manifest(
+        manifest,
+        model_uri,
+        work / "scores.parquet",
+        master=master,
+        batch_size=batch_size,
+        partitions=partitions,
+        overwrite=True,
+        tracking_uri=tracking_uri,
+    )
     log.info("Spark scored %d rows in %.1f s", summary["rows"], summary["scoring_s"])
     result = pd.read_parquet(work / "scores.parquet").sort_values("row").reset_index(drop=True)
     results = {c: np.full(len(jobs), np.nan) for c in SCORE_COLUMNS}

@@ -58,7 +58,7 @@ def _log_sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _objective(wins: np.ndarray, theta: np.ndarray, prior: float) -> np.ndarray:
     diff = theta[:, :, None] - theta[:, None, :]
-    return (wins * _log_sigmoid(diff)).sum(axis=(1, 2)) - 0.5 * prior * (theta ** 2).sum(axis=1)
+    return (wins * _log_sigmoid(diff)).sum(axis=(1, 2)) - 0.5 * prior * (theta**2).sum(axis=1)
 
 
 def check_wins(wins: np.ndarray) -> np.ndarray:
@@ -74,8 +74,9 @@ def check_wins(wins: np.ndarray) -> np.ndarray:
     return w
 
 
-def fit_bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = 1e-9,
-                      max_iter: int = 200) -> np.ndarray:
+def fit_bradley_terry(
+    wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float = 1e-9, max_iter: int = 200
+) -> np.ndarray:
     """Bradley-Terry strengths from a win matrix, or from a stack of them at once.
 
     Args:
@@ -130,9 +131,14 @@ def fit_bradley_terry(wins: np.ndarray, prior: float = DEFAULT_PRIOR, tol: float
     return theta.reshape(*shape, k)
 
 
-def bootstrap_strengths(per_prompt_wins: np.ndarray, names: tuple[str, ...] | list[str],
-                        n: int = DEFAULT_BOOTSTRAP, seed: int = 0, level: float = 0.95,
-                        prior: float = DEFAULT_PRIOR) -> Strengths:
+def bootstrap_strengths(
+    per_prompt_wins: np.ndarray,
+    names: tuple[str, ...] | list[str],
+    n: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    level: float = 0.95,
+    prior: float = DEFAULT_PRIOR,
+) -> Strengths:
     """Strengths from every prompt's comparisons, with a percentile bootstrap over prompts.
 
     Args:
@@ -166,9 +172,18 @@ def bootstrap_strengths(per_prompt_wins: np.ndarray, names: tuple[str, ...] | li
     counts = np.zeros((int(n), n_prompts))
     np.add.at(counts, (np.arange(int(n))[:, None], draws), 1.0)
     resampled = (counts @ w.reshape(n_prompts, k * k)).reshape(int(n), k, k)
-    samples = np.concatenate([fit_bradley_terry(resampled[i:i + 256], prior)
-                              for i in range(0, int(n), 256)])
+    samples = np.concatenate(
+        [fit_bradley_terry(resampled[i : i + 256], prior) for i in range(0, int(n), 256)]
+    )
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(samples, [tail, 1.0 - tail], axis=0)
-    return Strengths(names=tuple(names), theta=theta, ci_low=low, ci_high=high,
-                     n_bootstrap=int(n), level=level, seed=seed, prior=prior)
+    return Strengths(
+        names=tuple(names),
+        theta=theta,
+        ci_low=low,
+        ci_high=high,
+        n_bootstrap=int(n),
+        level=level,
+        seed=seed,
+        prior=prior,
+    )

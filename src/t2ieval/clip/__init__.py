@@ -11,10 +11,18 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "PairwiseInfoNCE": "loss", "ClipBundle": "model", "ClipModelError": "model",
-    "ClipWithHeads": "model", "PretrainedUnavailableError": "model", "create_clip": "model",
-    "load_clip": "model", "save_clip": "model", "ClipScorer": "score",
-    "FinetuneResult": "train", "finetune": "train", "FinetuneConfig": "config",
+    "PairwiseInfoNCE": "loss",
+    "ClipBundle": "model",
+    "ClipModelError": "model",
+    "ClipWithHeads": "model",
+    "PretrainedUnavailableError": "model",
+    "create_clip": "model",
+    "load_clip": "model",
+    "save_clip": "model",
+    "ClipScorer": "score",
+    "FinetuneResult": "train",
+    "finetune": "train",
+    "FinetuneConfig": "config",
 }
 __all__ = sorted(_LAZY)
 

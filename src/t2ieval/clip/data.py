@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -32,7 +32,7 @@ class PairSet:
         return len(self.pair_ids)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, source: str = "pairs") -> "PairSet":
+    def from_frame(cls, frame: pd.DataFrame, source: str = "pairs") -> PairSet:
         """Validate a pairs table (``data/split/pairs.csv`` rows) and build the set.
 
         Raises ``ValueError`` naming ``source``, the row and the field for bad input.
@@ -81,9 +81,15 @@ class PairImageDataset(Dataset):
     after the first cost no image decoding; otherwise each item is loaded on demand.
     """
 
-    def __init__(self, pairs: PairSet, tokenizer: Callable, preprocess: Callable,
-                 preload: bool | None = None, preload_limit: int = PRELOAD_LIMIT_BYTES,
-                 desc: str = "images") -> None:
+    def __init__(
+        self,
+        pairs: PairSet,
+        tokenizer: Callable,
+        preprocess: Callable,
+        preload: bool | None = None,
+        preload_limit: int = PRELOAD_LIMIT_BYTES,
+        desc: str = "images",
+    ) -> None:
         self.pairs = pairs
         self.preprocess = preprocess
         self.tokens = tokenize(tokenizer, pairs.prompts)
@@ -93,13 +99,17 @@ class PairImageDataset(Dataset):
         self.preferred_idx = torch.tensor([index[p] for p in pairs.preferred_paths])
         self.other_idx = torch.tensor([index[p] for p in pairs.other_paths])
         if preload is None:
-            preload = bool(paths) and _image_bytes(len(paths), preprocess, paths[0]) <= preload_limit
+            preload = (
+                bool(paths) and _image_bytes(len(paths), preprocess, paths[0]) <= preload_limit
+            )
         self.images: torch.Tensor | None = None
         if preload and paths:
-            self.images = torch.stack([
-                preprocess(load_image(p))
-                for p in tqdm(paths, desc=f"preprocessing {desc}", unit="img", leave=False)
-            ])
+            self.images = torch.stack(
+                [
+                    preprocess(load_image(p))
+                    for p in tqdm(paths, desc=f"preprocessing {desc}", unit="img", leave=False)
+                ]
+            )
         elif paths:
             log.info("%d %s loaded lazily (over the preload limit)", len(paths), desc)
 
@@ -112,6 +122,8 @@ class PairImageDataset(Dataset):
         return self.preprocess(load_image(self.paths[i]))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return (self.tokens[i], self._image(int(self.preferred_idx[i])),
-                self._image(int(self.other_idx[i])))
-
+        return (
+            self.tokens[i],
+            self._image(int(self.preferred_idx[i])),
+            self._image(int(self.other_idx[i])),
+        )

@@ -12,9 +12,9 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.distributed as dist
@@ -51,9 +51,13 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "auto":
         return "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl" and device.type != "cuda":
-        raise ValueError("finetune_clip.distributed.backend is nccl but the device is CPU; use gloo or auto")
+        raise ValueError(
+            "finetune_clip.distributed.backend is nccl but the device is CPU; use gloo or auto"
+        )
     if backend not in ("gloo", "nccl"):
-        raise ValueError(f"finetune_clip.distributed.backend must be auto, gloo or nccl, got {backend!r}")
+        raise ValueError(
+            f"finetune_clip.distributed.backend must be auto, gloo or nccl, got {backend!r}"
+        )
     return backend
 
 
@@ -73,7 +77,9 @@ def init_distributed(backend: str, device: torch.device) -> tuple[DistContext, t
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend=name, rank=rank, world_size=world_size)
-    log.info("DDP rank %d/%d (local %d) on %s, backend %s", rank, world_size, local_rank, device, name)
+    log.info(
+        "DDP rank %d/%d (local %d) on %s, backend %s", rank, world_size, local_rank, device, name
+    )
     return DistContext(rank, world_size, local_rank, name), device
 
 
@@ -100,8 +106,15 @@ def all_reduce_sum(ctx: DistContext, values: Sequence[float], device: torch.devi
 
 def torchrun_command(script: str | Path, nproc: int, args: Sequence[str] = ()) -> list[str]:
     """The command that runs ``script`` as ``nproc`` DDP workers on this machine."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc}", str(script), *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(script),
+        *args,
+    ]
 
 
 def relaunch_with_torchrun(script: str | Path, nproc: int, args: Sequence[str] = ()) -> int:

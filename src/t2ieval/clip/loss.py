@@ -34,7 +34,9 @@ class PairwiseInfoNCE(nn.Module):
         rank, world_size: this process's place in the DDP group (1 process: 0, 1).
     """
 
-    def __init__(self, temperature: float | None = None, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, temperature: float | None = None, rank: int = 0, world_size: int = 1
+    ) -> None:
         super().__init__()
         if temperature is not None and temperature <= 0:
             raise ValueError(f"finetune_clip.temperature must be > 0 or null, got {temperature}")
@@ -46,8 +48,13 @@ class PairwiseInfoNCE(nn.Module):
         """The multiplier ``s = 1/tau`` of the cosine similarities."""
         return 1.0 / self.temperature if self.temperature is not None else logit_scale
 
-    def logits(self, text: torch.Tensor, preferred: torch.Tensor, other: torch.Tensor,
-               logit_scale: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits(
+        self,
+        text: torch.Tensor,
+        preferred: torch.Tensor,
+        other: torch.Tensor,
+        logit_scale: torch.Tensor | float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``[n_local, 2N]`` of this rank's anchors and the index of each one's positive."""
         text = F.normalize(text.float(), dim=-1)
         preferred = F.normalize(preferred.float(), dim=-1)
@@ -56,12 +63,19 @@ class PairwiseInfoNCE(nn.Module):
         if self.world_size > 1:
             # one gather for both image kinds: concatenate them along the feature axis
             images = torch.cat([preferred, other], dim=1)
-            with warnings.catch_warnings():  # open_clip 3.3 calls the deprecated autograd all_gather
-                warnings.filterwarnings("ignore", message=".*all_gather is deprecated",
-                                        category=FutureWarning)
+            with (
+                warnings.catch_warnings()
+            ):  # open_clip 3.3 calls the deprecated autograd all_gather
+                warnings.filterwarnings(
+                    "ignore", message=".*all_gather is deprecated", category=FutureWarning
+                )
                 all_images, _ = gather_features(
-                    images, text, local_loss=True, gather_with_grad=True,
-                    rank=self.rank, world_size=self.world_size,
+                    images,
+                    text,
+                    local_loss=True,
+                    gather_with_grad=True,
+                    rank=self.rank,
+                    world_size=self.world_size,
                 )
             dim = preferred.shape[1]
             all_preferred, all_other = all_images[:, :dim], all_images[:, dim:]
@@ -72,8 +86,13 @@ class PairwiseInfoNCE(nn.Module):
         labels = torch.arange(n_local, device=text.device) + self.rank * n_local
         return logits, labels
 
-    def forward(self, text: torch.Tensor, preferred: torch.Tensor, other: torch.Tensor,
-                logit_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def forward(
+        self,
+        text: torch.Tensor,
+        preferred: torch.Tensor,
+        other: torch.Tensor,
+        logit_scale: torch.Tensor | float = 1.0,
+    ) -> torch.Tensor:
         """Mean loss over this rank's anchors (equal to the global loss when world_size is 1)."""
         logits, labels = self.logits(text, preferred, other, logit_scale)
         return F.cross_entropy(logits, labels)

@@ -22,9 +22,10 @@ import copy
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import open_clip
 import torch
@@ -119,17 +120,22 @@ class ClipWithHeads(nn.Module):
         """Projected, normalised prompt embeddings."""
         return self.project_text(self.backbone_text(tokens))
 
-    def forward(self, tokens: torch.Tensor | None = None, images: torch.Tensor | None = None,
-                text_emb: torch.Tensor | None = None, image_emb: torch.Tensor | None = None,
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        tokens: torch.Tensor | None = None,
+        images: torch.Tensor | None = None,
+        text_emb: torch.Tensor | None = None,
+        image_emb: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training forward: ``(text_features, image_features, logit_scale)``.
 
         Pass raw inputs (``tokens``, ``images``) or cached backbone embeddings (``text_emb``,
         ``image_emb``, when the backbone is frozen); the heads are applied either way.
         """
         text = self.project_text(text_emb) if text_emb is not None else self.encode_text(tokens)
-        image = (self.project_image(image_emb) if image_emb is not None
-                 else self.encode_image(images))
+        image = (
+            self.project_image(image_emb) if image_emb is not None else self.encode_image(images)
+        )
         return text, image, self.logit_scale
 
 
@@ -158,8 +164,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def _looks_like_path(value: str) -> bool:
-    return (os.sep in value or "/" in value or value.startswith(".")
-            or value.lower().endswith(_CHECKPOINT_SUFFIXES))
+    return (
+        os.sep in value
+        or "/" in value
+        or value.startswith(".")
+        or value.lower().endswith(_CHECKPOINT_SUFFIXES)
+    )
 
 
 def _local_path_hint(architecture: str, pretrained: str) -> str:
@@ -172,7 +182,8 @@ def _local_path_hint(architecture: str, pretrained: str) -> str:
         pass
     return (
         f"download the checkpoint on a connected machine{hf} and set "
-        f"finetune_clip.pretrained to its local path (e.g. /models/{architecture}-{pretrained}.bin), "
+        "finetune_clip.pretrained to its local path "
+        f"(e.g. /models/{architecture}-{pretrained}.bin), "
         "or set finetune_clip.model to a local open_clip folder holding open_clip_config.json "
         "and the weights"
     )
@@ -217,7 +228,7 @@ def _resolve_name(model: str) -> tuple[str, str, Path | None]:
 
 def _model_config(name: str) -> dict[str, Any]:
     if name.startswith("local-dir:"):
-        raw = json.loads((Path(name[len("local-dir:"):]) / OPEN_CLIP_CONFIG_FILE).read_text())
+        raw = json.loads((Path(name[len("local-dir:") :]) / OPEN_CLIP_CONFIG_FILE).read_text())
         return copy.deepcopy(raw.get("model_cfg", raw))
     cfg = open_clip.get_model_config(name)
     if cfg is None:
@@ -237,8 +248,11 @@ def _get_tokenizer(name: str, model_cfg: dict[str, Any], architecture: str) -> C
     return open_clip.get_tokenizer(name)
 
 
-def create_clip(model: str = DEFAULT_ARCHITECTURE, pretrained: str | None = None,
-                device: str | torch.device = "cpu") -> ClipBundle:
+def create_clip(
+    model: str = DEFAULT_ARCHITECTURE,
+    pretrained: str | None = None,
+    device: str | torch.device = "cpu",
+) -> ClipBundle:
     """Build a :class:`ClipBundle` from an architecture, config file or model folder.
 
     Args:
@@ -256,8 +270,11 @@ def create_clip(model: str = DEFAULT_ARCHITECTURE, pretrained: str | None = None
     """
     kind, name, folder = _resolve_name(model)
     if kind in ("saved", "local-dir") and pretrained:
-        log.warning("finetune_clip.pretrained=%r ignored: model %s is a folder with its own weights",
-                    pretrained, folder)
+        log.warning(
+            "finetune_clip.pretrained=%r ignored: model %s is a folder with its own weights",
+            pretrained,
+            folder,
+        )
         pretrained = None
     if kind == "saved":
         return load_clip(folder, device=device)
@@ -285,8 +302,12 @@ def create_clip(model: str = DEFAULT_ARCHITECTURE, pretrained: str | None = None
                 kwargs["force_quick_gelu"] = True  # e.g. OpenAI weights were trained with QuickGELU
                 model_cfg["quick_gelu"] = True
             if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false", "False"):
-                log.info("fetching pretrained weights %s/%s (offline? set HF_HUB_OFFLINE=1 to fail "
-                         "fast, or give a local checkpoint path)", name, pretrained)
+                log.info(
+                    "fetching pretrained weights %s/%s (offline? set HF_HUB_OFFLINE=1 to fail "
+                    "fast, or give a local checkpoint path)",
+                    name,
+                    pretrained,
+                )
     try:
         with _quiet_open_clip():
             clip, _, preprocess = open_clip.create_model_and_transforms(
@@ -314,8 +335,10 @@ def create_clip(model: str = DEFAULT_ARCHITECTURE, pretrained: str | None = None
 
 
 def _state_to_save(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
-            for k, v in module.state_dict().items()}
+    return {
+        k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in module.state_dict().items()
+    }
 
 
 def save_clip(bundle: ClipBundle, out_dir: str | Path, info: dict[str, Any] | None = None) -> Path:
@@ -352,9 +375,14 @@ def save_clip(bundle: ClipBundle, out_dir: str | Path, info: dict[str, Any] | No
         "score": "cosine similarity of projected prompt and projected image",
         "training": info or {},
     }
-    (out / OPEN_CLIP_CONFIG_FILE).write_text(json.dumps(
-        {"model_cfg": _jsonable(bundle.model_cfg), "preprocess_cfg": bundle.preprocess_cfg},
-        indent=2) + "\n", encoding="utf-8")
+    (out / OPEN_CLIP_CONFIG_FILE).write_text(
+        json.dumps(
+            {"model_cfg": _jsonable(bundle.model_cfg), "preprocess_cfg": bundle.preprocess_cfg},
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     save_file(_state_to_save(model.clip), str(out / BACKBONE_FILE), metadata={"format": "pt"})
     heads = {f"image_head.{k}": v for k, v in _state_to_save(model.image_head).items()}
     heads.update({f"text_head.{k}": v for k, v in _state_to_save(model.text_head).items()})
@@ -394,12 +422,16 @@ def load_clip(model_dir: str | Path, device: str | torch.device = "cpu") -> Clip
         clip, _, preprocess = open_clip.create_model_and_transforms(name, device="cpu")
     tokenizer = _tokenizer_for(name, model_cfg, meta.get("architecture", ""))
     heads_cfg = meta.get("heads", {})
-    wrapped = ClipWithHeads(clip, int(meta["embed_dim"]), head_bias=bool(heads_cfg.get("bias", True)))
+    wrapped = ClipWithHeads(
+        clip, int(meta["embed_dim"]), head_bias=bool(heads_cfg.get("bias", True))
+    )
     state = load_file(str(folder / HEADS_FILE))
     wrapped.image_head.load_state_dict(
-        {k[len("image_head."):]: v for k, v in state.items() if k.startswith("image_head.")})
+        {k[len("image_head.") :]: v for k, v in state.items() if k.startswith("image_head.")}
+    )
     wrapped.text_head.load_state_dict(
-        {k[len("text_head."):]: v for k, v in state.items() if k.startswith("text_head.")})
+        {k[len("text_head.") :]: v for k, v in state.items() if k.startswith("text_head.")}
+    )
     wrapped.to(device).eval()
     return ClipBundle(
         model=wrapped,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -24,15 +24,16 @@ class ClipScorer:
     array([0.31], dtype=float32)
     """
 
-    def __init__(self, bundle: ClipBundle, device: torch.device | str = "cpu",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, bundle: ClipBundle, device: torch.device | str = "cpu", batch_size: int = 64
+    ) -> None:
         self.bundle = bundle
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.model = bundle.model.to(self.device).eval()
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "auto", batch_size: int = 64) -> "ClipScorer":
+    def load(cls, model_dir: str | Path, device: str = "auto", batch_size: int = 64) -> ClipScorer:
         """Load a folder written by :func:`t2ieval.clip.model.save_clip` (``device`` ``auto``
         picks CUDA when present)."""
         dev = pick_device(device)
@@ -43,7 +44,7 @@ class ClipScorer:
         out = []
         with torch.inference_mode():
             for start in range(0, len(prompts), self.batch_size):
-                tokens = self.bundle.tokenizer(list(prompts[start:start + self.batch_size]))
+                tokens = self.bundle.tokenizer(list(prompts[start : start + self.batch_size]))
                 out.append(self.model.encode_text(tokens.to(self.device)).float().cpu())
         return torch.cat(out) if out else torch.empty(0, self.model.embed_dim)
 
@@ -52,8 +53,12 @@ class ClipScorer:
         out = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
-                batch = torch.stack([self.bundle.preprocess(img.convert("RGB"))
-                                     for img in images[start:start + self.batch_size]])
+                batch = torch.stack(
+                    [
+                        self.bundle.preprocess(img.convert("RGB"))
+                        for img in images[start : start + self.batch_size]
+                    ]
+                )
                 out.append(self.model.encode_image(batch.to(self.device)).float().cpu())
         return torch.cat(out) if out else torch.empty(0, self.model.embed_dim)
 
@@ -63,8 +68,9 @@ class ClipScorer:
         Each distinct prompt is encoded once. Returns a float32 array of length ``len(images)``.
         """
         if len(prompts) != len(images):
-            raise ValueError(f"score: {len(prompts)} prompts but {len(images)} images; "
-                             "give one prompt per image")
+            raise ValueError(
+                f"score: {len(prompts)} prompts but {len(images)} images; give one prompt per image"
+            )
         if not len(images):
             return np.zeros(0, dtype=np.float32)
         for i, p in enumerate(prompts):

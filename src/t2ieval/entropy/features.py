@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from t2ieval.entropy.spec import MAX_PATTERN_SIZE, FeatureSpec, check_window
+from t2ieval.entropy.spec import FeatureSpec, check_window
 from t2ieval.images import to_luminance
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,14 @@ def _as_image_array(gray: object) -> np.ndarray:
     return arr
 
 
-def pattern_counts(gray: np.ndarray, dx: int = 2, dy: int = 2, taux: int = 1,
-                   tauy: int = 1, chunk_windows: int = _CHUNK_WINDOWS) -> np.ndarray:
+def pattern_counts(
+    gray: np.ndarray,
+    dx: int = 2,
+    dy: int = 2,
+    taux: int = 1,
+    tauy: int = 1,
+    chunk_windows: int = _CHUNK_WINDOWS,
+) -> np.ndarray:
     """Occurrence count of every ordinal pattern that occurs in ``gray`` (zeros dropped).
 
     The order of the returned counts is that of the patterns' Lehmer codes; only the multiset of
@@ -93,7 +99,7 @@ def pattern_counts(gray: np.ndarray, dx: int = 2, dy: int = 2, taux: int = 1,
     for r0 in range(0, out_rows, chunk_rows):
         r1 = min(out_rows, r0 + chunk_rows)
         # x[k] = value of window element k for every window whose top-left row is in [r0, r1)
-        x = [arr[r0 + oy:r1 + oy, ox:ox + out_cols] for oy, ox in offsets]
+        x = [arr[r0 + oy : r1 + oy, ox : ox + out_cols] for oy, ox in offsets]
         code = np.zeros((r1 - r0, out_cols), dtype=code_dtype)
         lehmer = np.empty((r1 - r0, out_cols), dtype=code_dtype)
         less = np.empty((r1 - r0, out_cols), dtype=bool)
@@ -137,8 +143,10 @@ def entropy_complexity_from_counts(counts: np.ndarray, n_states: int) -> tuple[f
     n_missing = n - len(probabilities)
     uniform = 1.0 / n
     p_plus_u_over_2 = (uniform + probabilities) / 2
-    s_of_p_plus_u_over_2 = (-np.sum(p_plus_u_over_2 * np.log(p_plus_u_over_2))
-                            - (0.5 * uniform) * np.log(0.5 * uniform) * n_missing)
+    s_of_p_plus_u_over_2 = (
+        -np.sum(p_plus_u_over_2 * np.log(p_plus_u_over_2))
+        - (0.5 * uniform) * np.log(0.5 * uniform) * n_missing
+    )
     s_of_p_over_2 = -np.sum(probabilities * np.log(probabilities)) / 2
     s_of_u_over_2 = np.log(n) / 2.0
     js_div_max = -0.5 * (((n + 1) / n) * np.log(n + 1) + np.log(n) - 2 * np.log(2 * n))
@@ -147,8 +155,9 @@ def entropy_complexity_from_counts(counts: np.ndarray, n_states: int) -> tuple[f
     return float(h) + 0.0, float(h * js_div / js_div_max) + 0.0
 
 
-def complexity_entropy(gray: np.ndarray, dx: int = 2, dy: int = 2, taux: int = 1,
-                       tauy: int = 1) -> tuple[float, float]:
+def complexity_entropy(
+    gray: np.ndarray, dx: int = 2, dy: int = 2, taux: int = 1, tauy: int = 1
+) -> tuple[float, float]:
     """Normalised permutation entropy ``H`` and statistical complexity ``C`` of a 2-D image.
 
     Args:
@@ -176,7 +185,7 @@ def complexity_entropy(gray: np.ndarray, dx: int = 2, dy: int = 2, taux: int = 1
 
 
 def feature_specs(features: Iterable[object]) -> tuple[FeatureSpec, ...]:
-    """Normalise a feature list (params dataclasses, mappings or specs); at least one, no repeats."""
+    """Normalise a feature list (params dataclasses, mappings, specs); at least one, no repeats."""
     specs = tuple(FeatureSpec.from_any(f) for f in features)
     if not specs:
         raise ValueError("entropy.features is empty: configure at least one (dx, dy, ...) feature")
@@ -216,8 +225,9 @@ def luminance_features(gray: np.ndarray, features: Sequence[object]) -> np.ndarr
             reduced[spec.scale] = downsample(gray, spec.scale)
         img = reduced[spec.scale]
         try:
-            out[2 * k], out[2 * k + 1] = complexity_entropy(img, spec.dx, spec.dy, spec.taux,
-                                                            spec.tauy)
+            out[2 * k], out[2 * k + 1] = complexity_entropy(
+                img, spec.dx, spec.dy, spec.taux, spec.tauy
+            )
         except ValueError as exc:
             raise ValueError(
                 f"feature {spec.suffix} on the {gray.shape[1]}x{gray.shape[0]} image "

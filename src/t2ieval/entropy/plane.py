@@ -27,11 +27,13 @@ def plane_rows(features: pd.DataFrame, preferred: np.ndarray, spec: FeatureSpec)
     pref = np.asarray(preferred)
     if len(pref) != len(features):
         raise ValueError(f"{len(pref)} labels for {len(features)} feature rows")
-    return pd.DataFrame({
-        "H": features[h_col].to_numpy(dtype=np.float64),
-        "C": features[c_col].to_numpy(dtype=np.float64),
-        "label": np.where(pref == 1, "preferred", "other"),
-    })
+    return pd.DataFrame(
+        {
+            "H": features[h_col].to_numpy(dtype=np.float64),
+            "C": features[c_col].to_numpy(dtype=np.float64),
+            "label": np.where(pref == 1, "preferred", "other"),
+        }
+    )
 
 
 def complexity_bounds(n_states: int, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +66,12 @@ def complexity_bounds(n_states: int, points: int = 200) -> tuple[np.ndarray, np.
     return lo, hi
 
 
-def plot_plane(rows: pd.DataFrame | None, path: str | Path, spec: FeatureSpec | None,
-               title: str = "Complexity-entropy plane of the training images") -> Path:
+def plot_plane(
+    rows: pd.DataFrame | None,
+    path: str | Path,
+    spec: FeatureSpec | None,
+    title: str = "Complexity-entropy plane of the training images",
+) -> Path:
     """Scatter of ``rows`` (from :func:`plane_rows`) with the C(H) bounds, saved as a PNG.
 
     Without a ``spec`` (no entropy feature was computed) the PNG says so, so that the file a
@@ -81,8 +87,7 @@ def plot_plane(rows: pd.DataFrame | None, path: str | Path, spec: FeatureSpec | 
     if spec is None or rows is None:
         fig, ax = plt.subplots(figsize=(6.0, 1.5), dpi=120)
         ax.axis("off")
-        ax.text(0.5, 0.5, "no entropy-complexity feature in this model", ha="center",
-                va="center")
+        ax.text(0.5, 0.5, "no entropy-complexity feature in this model", ha="center", va="center")
         fig.savefig(path)
         plt.close(fig)
         return path
@@ -94,11 +99,25 @@ def plot_plane(rows: pd.DataFrame | None, path: str | Path, spec: FeatureSpec | 
         ax.plot(hi[:, 0], hi[:, 1], color="0.6", lw=1)
         for label, colour in (("other", "tab:red"), ("preferred", "tab:blue")):
             sub = rows[rows["label"] == label]
-            ax.scatter(sub["H"], sub["C"], s=6, alpha=0.5, color=colour,
-                       label=f"{label} (n={len(sub)})", edgecolors="none")
+            ax.scatter(
+                sub["H"],
+                sub["C"],
+                s=6,
+                alpha=0.5,
+                color=colour,
+                label=f"{label} (n={len(sub)})",
+                edgecolors="none",
+            )
             if len(sub):
-                ax.scatter([sub["H"].mean()], [sub["C"].mean()], s=80, marker="X",
-                           color=colour, edgecolors="black", linewidths=0.8)
+                ax.scatter(
+                    [sub["H"].mean()],
+                    [sub["C"].mean()],
+                    s=80,
+                    marker="X",
+                    color=colour,
+                    edgecolors="black",
+                    linewidths=0.8,
+                )
         if len(rows):
             h_min = max(0.0, float(rows["H"].min()) - 0.05)
             c_max = float(max(rows["C"].max(), 0.0))
@@ -106,8 +125,11 @@ def plot_plane(rows: pd.DataFrame | None, path: str | Path, spec: FeatureSpec | 
             ax.set_ylim(0.0, min(0.5, c_max * 1.3 + 0.01))
         ax.set_xlabel("permutation entropy H")
         ax.set_ylabel("statistical complexity C")
-        ax.set_title(f"{title}\n(dx={spec.dx}, dy={spec.dy}, taux={spec.taux}, "
-                     f"tauy={spec.tauy}, scale={spec.scale}; X = class mean)", fontsize=9)
+        ax.set_title(
+            f"{title}\n(dx={spec.dx}, dy={spec.dy}, taux={spec.taux}, "
+            f"tauy={spec.tauy}, scale={spec.scale}; X = class mean)",
+            fontsize=9,
+        )
         ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
         fig.savefig(path)

@@ -13,7 +13,7 @@ MAX_PATTERN_SIZE = 20
 """Largest window (``dx * dy``) supported: ``20!`` still fits an ``int64`` code."""
 
 #: the report's dx=dy=2 window at scale 1, plus a 3x2 window and the half-size image
-DEFAULT_ENTROPY_SPECS: tuple["FeatureSpec", ...]
+DEFAULT_ENTROPY_SPECS: tuple[FeatureSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class FeatureSpec:
         check_window(self.dx, self.dy, self.taux, self.tauy)
 
     @classmethod
-    def from_any(cls, spec: object) -> "FeatureSpec":
+    def from_any(cls, spec: object) -> FeatureSpec:
         """Build from a mapping (``{"dx": 2, ...}``) or an object with the same attributes."""
         if isinstance(spec, FeatureSpec):
             return spec
@@ -64,8 +64,13 @@ class FeatureSpec:
         return f"H_{self.suffix}", f"C_{self.suffix}"
 
     def to_dict(self) -> dict[str, int]:
-        return {"dx": self.dx, "dy": self.dy, "taux": self.taux, "tauy": self.tauy,
-                "scale": self.scale}
+        return {
+            "dx": self.dx,
+            "dy": self.dy,
+            "taux": self.taux,
+            "tauy": self.tauy,
+            "scale": self.scale,
+        }
 
 
 def check_window(dx: int, dy: int, taux: int, tauy: int) -> None:
@@ -75,8 +80,7 @@ def check_window(dx: int, dy: int, taux: int, tauy: int) -> None:
     m = dx * dy
     if m < 2:
         raise ValueError(
-            f"window dx*dy = {dx}*{dy} = {m} has a single ordinal pattern; "
-            "dx*dy must be at least 2"
+            f"window dx*dy = {dx}*{dy} = {m} has a single ordinal pattern; dx*dy must be at least 2"
         )
     if m > MAX_PATTERN_SIZE:
         raise ValueError(
@@ -84,5 +88,8 @@ def check_window(dx: int, dy: int, taux: int, tauy: int) -> None:
         )
 
 
-DEFAULT_ENTROPY_SPECS = (FeatureSpec(2, 2, 1, 1, 1), FeatureSpec(3, 2, 1, 1, 1),
-                         FeatureSpec(2, 2, 1, 1, 2))
+DEFAULT_ENTROPY_SPECS = (
+    FeatureSpec(2, 2, 1, 1, 1),
+    FeatureSpec(3, 2, 1, 1, 1),
+    FeatureSpec(2, 2, 1, 1, 2),
+)

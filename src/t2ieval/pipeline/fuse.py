@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from t2ieval.fusion import (BRANCHES, FusionWeights, choose_fusion, fixed_weights,
-                            fused_pair_scores, out_of_fold_scores)
+from t2ieval.fusion import (
+    BRANCHES,
+    FusionWeights,
+    choose_fusion,
+    fixed_weights,
+    fused_pair_scores,
+    out_of_fold_scores,
+)
 from t2ieval.io import read_table
 from t2ieval.metrics import pairwise_accuracy, verdicts
 from t2ieval.params import Params
-from t2ieval.probability import fit_scale
 from t2ieval.paths import SPLIT_PAIRS, scores_path
+from t2ieval.probability import fit_scale
 
 log = logging.getLogger(__name__)
 
 
-def merge_branch_scores(pairs: pd.DataFrame, branch_scores: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def merge_branch_scores(
+    pairs: pd.DataFrame, branch_scores: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
     """Join each branch's ``pair_id, score_1, score_2`` onto ``pairs`` as ``<branch>_score_<slot>``.
 
     Raises if a branch lacks scores for some pair, naming the branch and a few pair ids.
@@ -34,8 +42,10 @@ def merge_branch_scores(pairs: pd.DataFrame, branch_scores: Mapping[str, pd.Data
         out = out.merge(sub, on="pair_id", how="left", validate="one_to_one")
         lost = out.loc[out[f"{b}_score_1"].isna() | out[f"{b}_score_2"].isna(), "pair_id"]
         if len(lost):
-            raise ValueError(f"branch {b!r} has no score for {len(lost)} pair(s), e.g. "
-                             f"{lost.head(5).tolist()}; re-run its stage")
+            raise ValueError(
+                f"branch {b!r} has no score for {len(lost)} pair(s), e.g. "
+                f"{lost.head(5).tolist()}; re-run its stage"
+            )
     return out
 
 
@@ -50,8 +60,14 @@ class FusionResult:
     metrics: dict
 
 
-def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds: int,
-               seed: int = 0, branches: tuple[str, ...] = BRANCHES) -> FusionResult:
+def run_fusion(
+    table: pd.DataFrame,
+    mode: str,
+    fixed: Mapping[str, float],
+    folds: int,
+    seed: int = 0,
+    branches: tuple[str, ...] = BRANCHES,
+) -> FusionResult:
     """Choose and fit the learned fusion on the validation split, score every pair with both
     fusions.
 
@@ -67,8 +83,9 @@ def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds
         raise ValueError("no validation pairs: fusion weights are learned on the 'val' split")
     unknown = [b for b in branches if b not in BRANCHES]
     if unknown or not branches:
-        raise ValueError(f"fusion branches must be a non-empty subset of {list(BRANCHES)}, "
-                         f"got {list(branches)}")
+        raise ValueError(
+            f"fusion branches must be a non-empty subset of {list(BRANCHES)}, got {list(branches)}"
+        )
     fixed_fusion = fixed_weights(fixed, branches)
     learned_fusion, candidates = choose_fusion(val, folds, seed, branches)
     out = table.copy()
@@ -81,8 +98,12 @@ def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds
     # p_1_over_2's scale, fitted on honest validation differences: the fixed fusion's own (nothing
     # was fitted to them), the learned fusion's out-of-fold ones (its in-sample ones overfit)
     preferred = val["preferred"].to_numpy()
-    fixed_fusion = replace(fixed_fusion, scale=fit_scale(
-        out.loc[is_val, "fused_fixed_1"] - out.loc[is_val, "fused_fixed_2"], preferred))
+    fixed_fusion = replace(
+        fixed_fusion,
+        scale=fit_scale(
+            out.loc[is_val, "fused_fixed_1"] - out.loc[is_val, "fused_fixed_2"], preferred
+        ),
+    )
     learned_fusion = replace(learned_fusion, scale=fit_scale(oof_1 - oof_2, preferred))
     chosen = fixed_fusion if mode == "fixed" else learned_fusion
     out["score_1"], out["score_2"] = out[f"fused_{mode}_1"], out[f"fused_{mode}_2"]
@@ -91,7 +112,9 @@ def run_fusion(table: pd.DataFrame, mode: str, fixed: Mapping[str, float], folds
 
     def acc(split: str, name: str) -> float:
         part = out[out["split"] == split]
-        return pairwise_accuracy(part[f"fused_{name}_1"], part[f"fused_{name}_2"], part["preferred"])
+        return pairwise_accuracy(
+            part[f"fused_{name}_1"], part[f"fused_{name}_2"], part["preferred"]
+        )
 
     cv = pairwise_accuracy(oof_1, oof_2, val["preferred"])
     metrics = {
@@ -119,5 +142,11 @@ def fuse_stage(params: Params) -> FusionResult:
     branches = tuple(b for b in BRANCHES if b != "d" or params.vqa.enabled)
     pairs = read_table(SPLIT_PAIRS, ["pair_id", "prompt", "preferred", "split", "category"])
     scores = {b: read_table(scores_path(b), ["pair_id", "score_1", "score_2"]) for b in branches}
-    return run_fusion(merge_branch_scores(pairs, scores), p.mode, p.fixed_weights, p.cv_folds,
-                      params.base.seed, branches)
+    return run_fusion(
+        merge_branch_scores(pairs, scores),
+        p.mode,
+        p.fixed_weights,
+        p.cv_folds,
+        params.base.seed,
+        branches,
+    )

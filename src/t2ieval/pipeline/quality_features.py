@@ -18,9 +18,13 @@ def features_stage(params: Params) -> tuple[pd.DataFrame, dict]:
     unique = list(dict.fromkeys(images["image"].astype(str)))
     features = feature_table(unique, q.families, q.entropy_features, n_jobs=q.n_jobs)
     train = images.loc[images["split"] == "train", ["image", "preferred"]].merge(
-        features, on="image")
-    summary: dict = {"n_images": len(features), "n_features": len(features.columns) - 1,
-                     "families": ",".join(q.families)}
+        features, on="image"
+    )
+    summary: dict = {
+        "n_images": len(features),
+        "n_features": len(features.columns) - 1,
+        "families": ",".join(q.families),
+    }
     for col in features.columns[1:]:
         for label, name in ((1, "preferred"), (0, "other")):
             values = train.loc[train["preferred"] == label, col]

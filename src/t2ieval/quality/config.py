@@ -36,15 +36,16 @@ class QualityConfig:
     #: what the inner CV maximises to choose C: the pairwise log loss (a proper score, steadier on
     #: few prompts than the accuracy, which moves in steps of one pair) or the accuracy
     selection: Literal["log_loss", "accuracy"] = "log_loss"
-    inner_repeats: int = 3      # reshuffled repetitions of the inner CV, scores averaged
+    inner_repeats: int = 3  # reshuffled repetitions of the inner CV, scores averaged
     svm: SvmSettings = field(default_factory=SvmSettings)
-    n_jobs: int = 2             # feature worker threads (-1: all cores); results do not depend on it
+    n_jobs: int = 2  # feature worker threads (-1: all cores); results do not depend on it
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown or not self.families:
-            raise ValueError(f"quality.families: unknown or no family {unknown}; known: "
-                             f"{list(FAMILIES)}")
+            raise ValueError(
+                f"quality.families: unknown or no family {unknown}; known: {list(FAMILIES)}"
+            )
         if not self.c_grid or any(c <= 0 for c in self.c_grid):
             raise ValueError(f"quality.c_grid must hold positive values, got {self.c_grid}")
         if self.inner_folds < 2:

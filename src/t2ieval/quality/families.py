@@ -19,9 +19,9 @@ An image is decoded once (:func:`t2ieval.images.load_image`, RGB), its 8-bit lum
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,12 +29,11 @@ from PIL import Image
 
 from t2ieval.entropy.features import feature_columns, feature_specs, luminance_features
 from t2ieval.entropy.spec import DEFAULT_ENTROPY_SPECS, FeatureSpec
-from t2ieval.quality.config import FAMILIES
 from t2ieval.images import to_luminance
 from t2ieval.quality import handcrafted, nss
+from t2ieval.quality.config import FAMILIES
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class PreparedImage:
     lum: np.ndarray
 
     @classmethod
-    def from_pil(cls, img: Image.Image) -> "PreparedImage":
+    def from_pil(cls, img: Image.Image) -> PreparedImage:
         if not isinstance(img, Image.Image):
             raise TypeError(f"expected a PIL image, got {type(img).__name__}")
         rgb_img = img if img.mode == "RGB" else img.convert("RGB")
@@ -70,9 +69,11 @@ def check_families(families: str | Iterable[str]) -> tuple[str, ...]:
         raise ValueError(f"no feature family selected; known families: {', '.join(FAMILIES)}")
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown feature famil{'y' if len(unknown) == 1 else 'ies'} "
-                         f"{', '.join(repr(u) for u in unknown)}; known families: "
-                         f"{', '.join(FAMILIES)} (or 'all')")
+        raise ValueError(
+            f"unknown feature famil{'y' if len(unknown) == 1 else 'ies'} "
+            f"{', '.join(repr(u) for u in unknown)}; known families: "
+            f"{', '.join(FAMILIES)} (or 'all')"
+        )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"feature family {', '.join(repr(r) for r in repeated)} listed twice")
@@ -93,8 +94,9 @@ def family_names(family: str, entropy_specs: Iterable[object] | None = None) -> 
     return handcrafted.feature_names()
 
 
-def feature_names(families: str | Iterable[str],
-                  entropy_specs: Iterable[object] | None = None) -> list[str]:
+def feature_names(
+    families: str | Iterable[str], entropy_specs: Iterable[object] | None = None
+) -> list[str]:
     """Column names of the feature vector of ``families``, in the fixed family order.
 
     ``entropy_specs`` (the ``entropy.features`` list; default :data:`DEFAULT_ENTROPY_SPECS`) only
@@ -104,8 +106,9 @@ def feature_names(families: str | Iterable[str],
     return [name for fam in check_families(families) for name in family_names(fam, specs)]
 
 
-def prepared_feature_vector(image: PreparedImage, families: tuple[str, ...],
-                            specs: tuple[FeatureSpec, ...]) -> np.ndarray:
+def prepared_feature_vector(
+    image: PreparedImage, families: tuple[str, ...], specs: tuple[FeatureSpec, ...]
+) -> np.ndarray:
     """Feature vector of an already decoded image (families and specs already normalised)."""
     parts: list[np.ndarray] = []
     for fam in families:
@@ -118,8 +121,9 @@ def prepared_feature_vector(image: PreparedImage, families: tuple[str, ...],
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def image_feature_vector(img: Image.Image, families: str | Iterable[str],
-                         entropy_specs: Iterable[object] | None = None) -> np.ndarray:
+def image_feature_vector(
+    img: Image.Image, families: str | Iterable[str], entropy_specs: Iterable[object] | None = None
+) -> np.ndarray:
     """Feature vector (columns :func:`feature_names`) of one PIL image.
 
     Raises ``ValueError`` for an unknown family or an image too small for a family (the message
@@ -134,9 +138,13 @@ def image_feature_vector(img: Image.Image, families: str | Iterable[str],
         raise ValueError(f"{img.width}x{img.height} image: {exc}") from exc
 
 
-def _features_of_files(files: Sequence[str], families: tuple[str, ...],
-                       specs: tuple[FeatureSpec, ...], n_columns: int,
-                       load: Callable[[str], Image.Image]) -> np.ndarray:
+def _features_of_files(
+    files: Sequence[str],
+    families: tuple[str, ...],
+    specs: tuple[FeatureSpec, ...],
+    n_columns: int,
+    load: Callable[[str], Image.Image],
+) -> np.ndarray:
     """Feature rows of image files (one worker's batch); errors name the file."""
     out = np.empty((len(files), n_columns), dtype=np.float64)
     for i, path in enumerate(files):
@@ -148,10 +156,16 @@ def _features_of_files(files: Sequence[str], families: tuple[str, ...],
     return out
 
 
-def feature_table(paths: Sequence[str | Path], families: str | Iterable[str] = "all",
-                  entropy_specs: Iterable[object] | None = None, n_jobs: int = 1,
-                  load: Callable[[str], Image.Image] | None = None, batch_size: int = 32,
-                  root: str | Path | None = None, prefer: str = "threads") -> pd.DataFrame:
+def feature_table(
+    paths: Sequence[str | Path],
+    families: str | Iterable[str] = "all",
+    entropy_specs: Iterable[object] | None = None,
+    n_jobs: int = 1,
+    load: Callable[[str], Image.Image] | None = None,
+    batch_size: int = 32,
+    root: str | Path | None = None,
+    prefer: str = "threads",
+) -> pd.DataFrame:
     """Feature table of image files: column ``image`` (the path as given) + :func:`feature_names`.
 
     Each image is decoded once by ``load`` (default :func:`t2ieval.images.load_image`, which
@@ -171,9 +185,10 @@ def feature_table(paths: Sequence[str | Path], families: str | Iterable[str] = "
     loader = load_image if load is None else load
     shown = [str(p) for p in paths]
     files = [str(Path(root) / p) if root is not None else p for p in shown]
-    batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
-    log.info("quality features (%s) of %d images, %d columns", ",".join(fams), len(files),
-             len(columns))
+    batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
+    log.info(
+        "quality features (%s) of %d images, %d columns", ",".join(fams), len(files), len(columns)
+    )
     progress = tqdm(total=len(files), desc="quality features", unit="img", mininterval=2.0)
     parts: list[np.ndarray] = []
     try:
@@ -183,9 +198,13 @@ def feature_table(paths: Sequence[str | Path], families: str | Iterable[str] = "
                 progress.update(len(batch))
         else:
             runner = Parallel(n_jobs=n_jobs, return_as="generator", prefer=prefer)
-            for batch, part in zip(batches, runner(
+            for batch, part in zip(
+                batches,
+                runner(
                     delayed(_features_of_files)(b, fams, specs, len(columns), loader)
-                    for b in batches)):
+                    for b in batches
+                ),
+            ):
                 parts.append(part)
                 progress.update(len(batch))
     finally:

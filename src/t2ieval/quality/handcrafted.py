@@ -78,11 +78,23 @@ MIN_SIDE = 6
 """Smallest image side: the half-resolution Laplacian needs a 3x3 image."""
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "hc_sharp_s1", "hc_sharp_s2", "hc_edge_density", "hc_colourfulness",
-    "hc_sat_mean", "hc_sat_sd", "hc_bright_mean", "hc_bright_sd",
-    "hc_hue_cos", "hc_hue_sin", "hc_hue_circ_sd",
-    "hc_rms_contrast", "hc_spread", "hc_clip_low", "hc_clip_high",
-    "hc_noise_sigma", "hc_blockiness",
+    "hc_sharp_s1",
+    "hc_sharp_s2",
+    "hc_edge_density",
+    "hc_colourfulness",
+    "hc_sat_mean",
+    "hc_sat_sd",
+    "hc_bright_mean",
+    "hc_bright_sd",
+    "hc_hue_cos",
+    "hc_hue_sin",
+    "hc_hue_circ_sd",
+    "hc_rms_contrast",
+    "hc_spread",
+    "hc_clip_low",
+    "hc_clip_high",
+    "hc_noise_sigma",
+    "hc_blockiness",
 )
 
 
@@ -197,13 +209,16 @@ def blockiness(lum: np.ndarray, block: int = BLOCK, eps: float = BLOCK_EPS) -> f
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     arr = np.asarray(rgb)
     if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"handcrafted features need an RGB array (rows, columns, 3), "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"handcrafted features need an RGB array (rows, columns, 3), got shape {arr.shape}"
+        )
     if arr.dtype != np.uint8:
         raise ValueError(f"handcrafted features need 8-bit RGB (uint8), got dtype {arr.dtype}")
     if min(arr.shape[:2]) < MIN_SIDE:
-        raise ValueError(f"handcrafted features need an image of at least {MIN_SIDE}x{MIN_SIDE} "
-                         f"pixels, got {arr.shape[1]}x{arr.shape[0]} (columns x rows)")
+        raise ValueError(
+            f"handcrafted features need an image of at least {MIN_SIDE}x{MIN_SIDE} "
+            f"pixels, got {arr.shape[1]}x{arr.shape[0]} (columns x rows)"
+        )
     return arr
 
 
@@ -224,8 +239,10 @@ def handcrafted_features(rgb: np.ndarray, lum: np.ndarray | None = None) -> np.n
         lum = _luminance_of(rgb)
     lum = np.asarray(lum)
     if lum.shape != (h, w) or lum.dtype != np.uint8:
-        raise ValueError(f"luminance must be uint8 of shape {(h, w)} like the RGB image, got "
-                         f"{lum.dtype} {lum.shape}")
+        raise ValueError(
+            f"luminance must be uint8 of shape {(h, w)} like the RGB image, got "
+            f"{lum.dtype} {lum.shape}"
+        )
     out = np.empty(len(FEATURE_NAMES), dtype=np.float64)
     n = h * w
 
@@ -237,7 +254,7 @@ def handcrafted_features(rgb: np.ndarray, lum: np.ndarray | None = None) -> np.n
     out[2] = edge_density(lum)
     out[15] = immerkaer_sigma(lum)
     out[16] = blockiness(lum)
-    out[11] = _mean_sd(lf)[1] / 255.0                # overwrites lf, not needed after
+    out[11] = _mean_sd(lf)[1] / 255.0  # overwrites lf, not needed after
     hist = np.bincount(lum.ravel(), minlength=256)
     cdf = np.cumsum(hist)
     p5 = int(np.searchsorted(cdf, 0.05 * n, side="left"))
@@ -255,10 +272,10 @@ def handcrafted_features(rgb: np.ndarray, lum: np.ndarray | None = None) -> np.n
     np.copyto(b, rgb[..., 2])
     t1 = buffer("hc.t1", (h, w))
     t2 = buffer("hc.t2", (h, w))
-    np.subtract(r, g, out=t1)                        # rg
+    np.subtract(r, g, out=t1)  # rg
     np.add(r, g, out=t2)
     t2 *= 0.5
-    t2 -= b                                          # yb
+    t2 -= b  # yb
     m_rg, s_rg = _mean_sd(t1)
     m_yb, s_yb = _mean_sd(t2)
     out[3] = math.hypot(s_rg, s_yb) + 0.3 * math.hypot(m_rg, m_yb)
@@ -266,15 +283,15 @@ def handcrafted_features(rgb: np.ndarray, lum: np.ndarray | None = None) -> np.n
     # hue: a = R - (G + B) / 2, b' = sqrt(3) / 2 (G - B), chroma c = sqrt(a^2 + b'^2)
     np.add(g, b, out=t1)
     t1 *= -0.5
-    t1 += r                                          # a
+    t1 += r  # a
     np.subtract(g, b, out=t2)
-    t2 *= math.sqrt(3.0) / 2.0                       # b'
+    t2 *= math.sqrt(3.0) / 2.0  # b'
     sum_a = float(t1.sum())
     sum_b = float(t2.sum())
     t1 *= t1
     t2 *= t2
     t1 += t2
-    np.sqrt(t1, out=t1)                              # chroma c
+    np.sqrt(t1, out=t1)  # chroma c
     sum_c = float(t1.sum())
     if sum_c > 0:
         hue_cos, hue_sin = sum_a / sum_c, sum_b / sum_c
@@ -286,15 +303,15 @@ def handcrafted_features(rgb: np.ndarray, lum: np.ndarray | None = None) -> np.n
 
     # HSV value and saturation
     np.maximum(r, g, out=t1)
-    np.maximum(t1, b, out=t1)                        # max
+    np.maximum(t1, b, out=t1)  # max
     np.minimum(r, g, out=t2)
-    np.minimum(t2, b, out=t2)                        # min
-    np.subtract(t1, t2, out=t2)                      # max - min
+    np.minimum(t2, b, out=t2)  # min
+    np.subtract(t1, t2, out=t2)  # max - min
     sat = buffer("hc.sat", (h, w))
     sat.fill(0.0)
     np.divide(t2, t1, out=sat, where=t1 > 0)
     out[4], out[5] = _mean_sd(sat)
-    mean_v, sd_v = _mean_sd(t1)                      # in grey levels: exact for flat images
+    mean_v, sd_v = _mean_sd(t1)  # in grey levels: exact for flat images
     out[6], out[7] = mean_v / 255.0, sd_v / 255.0
     return out
 

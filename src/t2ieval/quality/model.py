@@ -45,9 +45,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,8 +91,9 @@ _P_CLIP = 1e-12
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def pair_matrices(features: pd.DataFrame, pairs: pd.DataFrame,
-                  columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def pair_matrices(
+    features: pd.DataFrame, pairs: pd.DataFrame, columns: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Feature matrices ``X1, X2`` of the pairs' two images, looked up by the ``image`` column.
 
     ``features`` has ``image`` plus ``columns``; ``pairs`` has ``image_1, image_2``. A missing
@@ -112,9 +114,11 @@ def pair_matrices(features: pd.DataFrame, pairs: pd.DataFrame,
         absent = ~pairs[col].isin(table.index)
         if absent.any():
             row = pairs.loc[absent].iloc[0]
-            raise ValueError(f"{int(absent.sum())} pair(s) have no features for {col}, e.g. "
-                             f"{row[col]!r}" + (f" (pair {row['pair_id']})"
-                                                if "pair_id" in pairs.columns else ""))
+            raise ValueError(
+                f"{int(absent.sum())} pair(s) have no features for {col}, e.g. "
+                f"{row[col]!r}"
+                + (f" (pair {row['pair_id']})" if "pair_id" in pairs.columns else "")
+            )
         out.append(table.loc[pairs[col]].to_numpy(dtype=np.float64))
     return out[0], out[1]
 
@@ -125,19 +129,22 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def _check_training(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
-                    prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                     np.ndarray]:
+def _check_training(
+    X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray, prompts: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X1 = np.asarray(X1, dtype=np.float64)
     X2 = np.asarray(X2, dtype=np.float64)
     pref = np.asarray(preferred)
     groups = np.asarray([prompt_key(str(p)) for p in prompts])
     if X1.ndim != 2 or X1.shape != X2.shape:
-        raise ValueError(f"X1 and X2 must be (n_pairs, n_features) of one shape, got "
-                         f"{X1.shape} and {X2.shape}")
+        raise ValueError(
+            f"X1 and X2 must be (n_pairs, n_features) of one shape, got {X1.shape} and {X2.shape}"
+        )
     if not (len(pref) == len(groups) == X1.shape[0]):
-        raise ValueError(f"{X1.shape[0]} feature rows, {len(pref)} preferred labels and "
-                         f"{len(groups)} prompts: one each per pair")
+        raise ValueError(
+            f"{X1.shape[0]} feature rows, {len(pref)} preferred labels and "
+            f"{len(groups)} prompts: one each per pair"
+        )
     if X1.shape[0] == 0:
         raise ValueError("no training pairs")
     for name, X in (("X1", X1), ("X2", X2)):
@@ -150,8 +157,9 @@ def _check_training(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
 
 
 # ---- fitting -----------------------------------------------------------------------------------
-def _fit_pipeline(kind: str, X1: np.ndarray, X2: np.ndarray, pref: np.ndarray,
-                  C: float, svm: dict | None = None) -> Pipeline:
+def _fit_pipeline(
+    kind: str, X1: np.ndarray, X2: np.ndarray, pref: np.ndarray, C: float, svm: dict | None = None
+) -> Pipeline:
     """Scaler + model of ``kind`` fitted on the given pairs with inverse penalty ``C``
     (``svm``: the SVC's ``kernel``, ``gamma`` and calibration folds ``cv``)."""
     scaler = StandardScaler().fit(np.vstack([X1, X2]))
@@ -162,8 +170,12 @@ def _fit_pipeline(kind: str, X1: np.ndarray, X2: np.ndarray, pref: np.ndarray,
         opts = {"kernel": "rbf", "gamma": "scale", "cv": 3, **(svm or {})}
         Z = scaler.transform(np.vstack([X1, X2]))
         y = np.concatenate([(pref == 1), (pref == 2)]).astype(np.int64)
-        model = CalibratedClassifierCV(SVC(kernel=opts["kernel"], C=C, gamma=opts["gamma"]),
-                                       method="sigmoid", cv=int(opts["cv"]), ensemble=False)
+        model = CalibratedClassifierCV(
+            SVC(kernel=opts["kernel"], C=C, gamma=opts["gamma"]),
+            method="sigmoid",
+            cv=int(opts["cv"]),
+            ensemble=False,
+        )
         return Pipeline([("scale", scaler), ("svm", model.fit(Z, y))])
     if kind == "pairwise":
         diff = scaler.transform(X1) - scaler.transform(X2)
@@ -185,12 +197,19 @@ def _decision(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
     return np.asarray(pipeline.decision_function(X), dtype=np.float64)
 
 
-def inner_cv_scores(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
-                    prompts: Sequence[str], kind: str = "pairwise",
-                    c_grid: Sequence[float] = DEFAULT_C_GRID,
-                    n_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0,
-                    selection: str = "accuracy", repeats: int = 1,
-                    svm: dict | None = None) -> dict[float, float]:
+def inner_cv_scores(
+    X1: np.ndarray,
+    X2: np.ndarray,
+    preferred: np.ndarray,
+    prompts: Sequence[str],
+    kind: str = "pairwise",
+    c_grid: Sequence[float] = DEFAULT_C_GRID,
+    n_folds: int = DEFAULT_INNER_FOLDS,
+    seed: int = 0,
+    selection: str = "accuracy",
+    repeats: int = 1,
+    svm: dict | None = None,
+) -> dict[float, float]:
     """Held-out score of every ``C`` under prompt-grouped ``GroupKFold`` (higher is better).
 
     ``selection="accuracy"``: pairwise accuracy (tie = 0.5) pooled over the held-out pairs;
@@ -210,8 +229,9 @@ def inner_cv_scores(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
         raise ValueError(f"inner cross-validation needs at least 2 prompts, got {n_groups}")
     splits = []
     for r in range(int(repeats)):
-        folds = GroupKFold(n_splits=min(int(n_folds), n_groups), shuffle=True,
-                           random_state=seed + r)
+        folds = GroupKFold(
+            n_splits=min(int(n_folds), n_groups), shuffle=True, random_state=seed + r
+        )
         splits += list(folds.split(X1, pref, groups))
     scores: dict[float, float] = {}
     for C in c_grid:
@@ -260,20 +280,25 @@ class QualityModel:
         self.entropy_specs = specs
         expected = feature_names(self.families, specs)
         if list(self.columns) != expected:
-            raise ValueError(f"columns {list(self.columns)[:5]}... do not match the families "
-                             f"{self.families}, which give {expected[:5]}... "
-                             f"({len(expected)} columns)")
+            raise ValueError(
+                f"columns {list(self.columns)[:5]}... do not match the families "
+                f"{self.families}, which give {expected[:5]}... "
+                f"({len(expected)} columns)"
+            )
         n_in = getattr(self.pipeline, "n_features_in_", len(expected))
         if n_in != len(expected):
-            raise ValueError(f"the fitted pipeline expects {n_in} features, the families give "
-                             f"{len(expected)}")
+            raise ValueError(
+                f"the fitted pipeline expects {n_in} features, the families give {len(expected)}"
+            )
 
     # ---- scoring -------------------------------------------------------------------------------
     def _matrix(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.columns):
-            raise ValueError(f"expected a feature matrix with {len(self.columns)} columns "
-                             f"({', '.join(self.families)}), got shape {X.shape}")
+            raise ValueError(
+                f"expected a feature matrix with {len(self.columns)} columns "
+                f"({', '.join(self.families)}), got shape {X.shape}"
+            )
         bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
         if bad.size:
             raise ValueError(f"feature rows {bad[:10].tolist()} hold NaN or infinite values")
@@ -328,24 +353,32 @@ class QualityModel:
             "selection": self.selection,
             "inner_repeats": self.inner_repeats,
             "svm": self.svm,
-            "score": ("w . z(x), the linear score of the pairwise logistic model"
-                      if self.kind == "pairwise" else "P(good) of the image-level model"),
+            "score": (
+                "w . z(x), the linear score of the pairwise logistic model"
+                if self.kind == "pairwise"
+                else "P(good) of the image-level model"
+            ),
         }
 
     def save(self, model_dir: str | Path) -> Path:
-        """Write ``model.skops`` (canonical bytes) and ``quality_config.json`` into ``model_dir``."""
+        """Write ``model.skops`` (canonical bytes) and ``quality_config.json`` to ``model_dir``."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         write_skops(model_dir / MODEL_FILE, self.pipeline)
         with (model_dir / CONFIG_FILE).open("w", encoding="utf-8") as fh:
             json.dump(self.config(), fh, indent=2)
             fh.write("\n")
-        log.info("saved %s quality model (%s, C=%g) to %s", self.kind, ",".join(self.families),
-                 self.C, model_dir)
+        log.info(
+            "saved %s quality model (%s, C=%g) to %s",
+            self.kind,
+            ",".join(self.families),
+            self.C,
+            model_dir,
+        )
         return model_dir
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> "QualityModel":
+    def load(cls, model_dir: str | Path) -> QualityModel:
         """Load a model written by :meth:`save`, refusing any type outside skops' defaults and
         :data:`TRUSTED_TYPES`."""
         model_dir = Path(model_dir)
@@ -359,34 +392,49 @@ class QualityModel:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{config_path}: not valid JSON ({exc})") from exc
         if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{config_path}: unsupported quality model config "
-                             f"(format_version {config.get('format_version')!r}, "
-                             f"expected {FORMAT_VERSION})")
-        missing = [k for k in ("kind", "families", "entropy_features", "columns", "C")
-                   if k not in config]
+            raise ValueError(
+                f"{config_path}: unsupported quality model config "
+                f"(format_version {config.get('format_version')!r}, "
+                f"expected {FORMAT_VERSION})"
+            )
+        missing = [
+            k for k in ("kind", "families", "entropy_features", "columns", "C") if k not in config
+        ]
         if missing:
             raise ValueError(f"{config_path}: missing key(s) {missing}")
         pipeline = read_skops(model_path, TRUSTED_TYPES)
-        return cls(kind=config["kind"], pipeline=pipeline, families=tuple(config["families"]),
-                   entropy_specs=tuple(FeatureSpec.from_any(s)
-                                       for s in config["entropy_features"]),
-                   columns=list(config["columns"]), C=float(config["C"]),
-                   cv_scores={float(c): float(s) for c, s in config.get("cv_scores", [])},
-                   seed=int(config.get("seed", 0)),
-                   inner_folds=int(config.get("inner_folds", DEFAULT_INNER_FOLDS)),
-                   selection=str(config.get("selection", "accuracy")),
-                   inner_repeats=int(config.get("inner_repeats", 1)),
-                   svm=dict(config.get("svm", {})))
+        return cls(
+            kind=config["kind"],
+            pipeline=pipeline,
+            families=tuple(config["families"]),
+            entropy_specs=tuple(FeatureSpec.from_any(s) for s in config["entropy_features"]),
+            columns=list(config["columns"]),
+            C=float(config["C"]),
+            cv_scores={float(c): float(s) for c, s in config.get("cv_scores", [])},
+            seed=int(config.get("seed", 0)),
+            inner_folds=int(config.get("inner_folds", DEFAULT_INNER_FOLDS)),
+            selection=str(config.get("selection", "accuracy")),
+            inner_repeats=int(config.get("inner_repeats", 1)),
+            svm=dict(config.get("svm", {})),
+        )
 
 
-def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
-                      prompts: Sequence[str], *, kind: str = "pairwise",
-                      families: str | Iterable[str] = "all",
-                      entropy_specs: Iterable[object] | None = None,
-                      c_grid: Sequence[float] = DEFAULT_C_GRID,
-                      inner_folds: int = DEFAULT_INNER_FOLDS, seed: int = 0,
-                      selection: str = "accuracy", inner_repeats: int = 1,
-                      svm: dict | None = None) -> QualityModel:
+def fit_quality_model(
+    X1: np.ndarray,
+    X2: np.ndarray,
+    preferred: np.ndarray,
+    prompts: Sequence[str],
+    *,
+    kind: str = "pairwise",
+    families: str | Iterable[str] = "all",
+    entropy_specs: Iterable[object] | None = None,
+    c_grid: Sequence[float] = DEFAULT_C_GRID,
+    inner_folds: int = DEFAULT_INNER_FOLDS,
+    seed: int = 0,
+    selection: str = "accuracy",
+    inner_repeats: int = 1,
+    svm: dict | None = None,
+) -> QualityModel:
     """Fit a quality model on training pairs, ``C`` chosen by prompt-grouped inner CV.
 
     Args:
@@ -402,13 +450,17 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
     """
     kind = _check_kind(kind)
     fams = check_families(families)
-    specs = DEFAULT_ENTROPY_SPECS if entropy_specs is None else tuple(
-        FeatureSpec.from_any(s) for s in entropy_specs)
+    specs = (
+        DEFAULT_ENTROPY_SPECS
+        if entropy_specs is None
+        else tuple(FeatureSpec.from_any(s) for s in entropy_specs)
+    )
     columns = feature_names(fams, specs)
     X1, X2, pref, groups = _check_training(X1, X2, preferred, prompts)
     if X1.shape[1] != len(columns):
-        raise ValueError(f"features have {X1.shape[1]} columns; families {fams} give "
-                         f"{len(columns)}")
+        raise ValueError(
+            f"features have {X1.shape[1]} columns; families {fams} give {len(columns)}"
+        )
     grid = [float(c) for c in c_grid]
     if not grid or any(not (c > 0 and math.isfinite(c)) for c in grid):
         raise ValueError(f"c_grid must hold positive finite values, got {list(c_grid)}")
@@ -416,14 +468,29 @@ def fit_quality_model(X1: np.ndarray, X2: np.ndarray, preferred: np.ndarray,
         scores: dict[float, float] = {}
         C = grid[0]
     else:
-        scores = inner_cv_scores(X1, X2, pref, list(groups), kind, grid, inner_folds, seed,
-                                 selection, inner_repeats, svm)
+        scores = inner_cv_scores(
+            X1, X2, pref, list(groups), kind, grid, inner_folds, seed, selection, inner_repeats, svm
+        )
         C = choose_c(scores)
-    log.info("%s quality model (%s): C=%g from inner CV %s", kind, ",".join(fams), C,
-             {f"{c:g}": round(s, 4) for c, s in scores.items()})
+    log.info(
+        "%s quality model (%s): C=%g from inner CV %s",
+        kind,
+        ",".join(fams),
+        C,
+        {f"{c:g}": round(s, 4) for c, s in scores.items()},
+    )
     pipeline = _fit_pipeline(kind, X1, X2, pref, C, svm)
-    return QualityModel(kind=kind, pipeline=pipeline, families=fams, entropy_specs=specs,
-                        columns=columns, C=C, cv_scores=scores, seed=seed,
-                        inner_folds=inner_folds, selection=selection,
-                        inner_repeats=int(inner_repeats),
-                        svm=dict(svm or {}) if kind == "svm" else {})
+    return QualityModel(
+        kind=kind,
+        pipeline=pipeline,
+        families=fams,
+        entropy_specs=specs,
+        columns=columns,
+        C=C,
+        cv_scores=scores,
+        seed=seed,
+        inner_folds=inner_folds,
+        selection=selection,
+        inner_repeats=int(inner_repeats),
+        svm=dict(svm or {}) if kind == "svm" else {},
+    )

@@ -151,14 +151,14 @@ def _blur_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     h, w = x.shape
     r = _RADIUS
     pad = buffer("nss.pad", (h + 2 * r, w))
-    pad[r:r + h] = x
+    pad[r : r + h] = x
     pad[:r] = x[0]
-    pad[r + h:] = x[-1]
+    pad[r + h :] = x[-1]
     rows = buffer("nss.rows", (h, w))
     term = buffer("nss.term", (h, w))
-    np.multiply(pad[r:r + h], _KERNEL[r], out=rows)
+    np.multiply(pad[r : r + h], _KERNEL[r], out=rows)
     for k in range(1, r + 1):
-        np.add(pad[r - k:r - k + h], pad[r + k:r + k + h], out=term)
+        np.add(pad[r - k : r - k + h], pad[r + k : r + k + h], out=term)
         term *= _KERNEL[r + k]
         rows += term
     correlate1d(rows, _KERNEL, axis=1, output=out, mode="nearest")
@@ -286,7 +286,7 @@ def aggd_fit(values: np.ndarray, total: int | None = None) -> tuple[float, float
     # g = 0 and g = inf, so an empty side (g = 0 or inf) is handled as g = 0
     g = sig_l / sig_r if (sig_l > 0 and sig_r > 0) else 0.0
     r_hat = (abs_sum / n) ** 2 / (sq_all / n)
-    rho = r_hat * (g ** 3 + 1) * (g + 1) / (g ** 2 + 1) ** 2
+    rho = r_hat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
     k = _shape_index(rho)
     mean = (sig_r - sig_l) * float(_MEAN_FACTOR[k])
     return float(SHAPE_GRID[k]), float(mean), float(var_l), float(var_r)
@@ -302,28 +302,33 @@ def _scale_features(x: np.ndarray, out: np.ndarray) -> None:
     out[1] = (var_l + var_r) / 2.0
     prod = buffer("nss.prod", (n,))
     pairs = (
-        (m[:, :-1], m[:, 1:]),      # horizontal: m[i, j] m[i, j+1]
-        (m[:-1, :], m[1:, :]),      # vertical:   m[i, j] m[i+1, j]
-        (m[:-1, :-1], m[1:, 1:]),   # diagonal:   m[i, j] m[i+1, j+1]
-        (m[1:, :-1], m[:-1, 1:]),   # anti-diag:  m[i, j] m[i-1, j+1]
+        (m[:, :-1], m[:, 1:]),  # horizontal: m[i, j] m[i, j+1]
+        (m[:-1, :], m[1:, :]),  # vertical:   m[i, j] m[i+1, j]
+        (m[:-1, :-1], m[1:, 1:]),  # diagonal:   m[i, j] m[i+1, j+1]
+        (m[1:, :-1], m[:-1, 1:]),  # anti-diag:  m[i, j] m[i-1, j+1]
     )
     for k, (a, b) in enumerate(pairs):
-        p = prod[:a.size].reshape(a.shape)
+        p = prod[: a.size].reshape(a.shape)
         np.multiply(a, b, out=p)
-        out[2 + 4 * k: 6 + 4 * k] = aggd_fit(p, total=n)
+        out[2 + 4 * k : 6 + 4 * k] = aggd_fit(p, total=n)
 
 
 def _check_luminance(gray: np.ndarray) -> np.ndarray:
     arr = np.asarray(gray)
     if arr.ndim != 2:
-        raise ValueError(f"BRISQUE features need a 2-D luminance array [row, column], "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"BRISQUE features need a 2-D luminance array [row, column], got shape {arr.shape}"
+        )
     if arr.dtype != np.uint8:
-        raise ValueError(f"BRISQUE features need uint8 luminance (t2ieval.images.to_luminance), "
-                         f"got dtype {arr.dtype}")
+        raise ValueError(
+            f"BRISQUE features need uint8 luminance (t2ieval.images.to_luminance), "
+            f"got dtype {arr.dtype}"
+        )
     if min(arr.shape) < MIN_SIDE:
-        raise ValueError(f"BRISQUE features need an image of at least {MIN_SIDE}x{MIN_SIDE} "
-                         f"pixels, got {arr.shape[1]}x{arr.shape[0]} (columns x rows)")
+        raise ValueError(
+            f"BRISQUE features need an image of at least {MIN_SIDE}x{MIN_SIDE} "
+            f"pixels, got {arr.shape[1]}x{arr.shape[0]} (columns x rows)"
+        )
     return arr
 
 

@@ -31,9 +31,10 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -44,16 +45,23 @@ try:
 except ImportError as exc:  # pragma: no cover - pyspark is an optional dependency
     raise ImportError("t2ieval.scaling.spark needs pyspark: pip install 't2ieval[spark]'") from exc
 
-from t2ieval.data.manifest import (CHECKED, ManifestError, RowProblem, check_rows, is_missing,
-                                   read_manifest)
+from t2ieval.data.manifest import (
+    CHECKED,
+    ManifestError,
+    RowProblem,
+    check_rows,
+    is_missing,
+    read_manifest,
+)
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_image_bytes
 
 log = logging.getLogger(__name__)
 
 ON_ERROR = ("fail", "skip")
 DEFAULT_BATCH_SIZE = 64
-_READ_TYPE = T.StructType([T.StructField(c, T.StringType()) for c in ("image_1", "image_2",
-                                                                      "error")])
+_READ_TYPE = T.StructType(
+    [T.StructField(c, T.StringType()) for c in ("image_1", "image_2", "error")]
+)
 
 
 class BatchScoringError(RuntimeError):
@@ -91,8 +99,9 @@ def prepare_manifest(path: str | Path, image_root: str | Path | None = None) -> 
     reserved = {"row", "preferred_truth", "error", *_outputs()} - {"preferred"}
     clash = [c for c in frame.columns if c in reserved]
     if clash:
-        raise ValueError(f"{path}: column(s) {clash} clash with the scores this command writes; "
-                         "rename them")
+        raise ValueError(
+            f"{path}: column(s) {clash} clash with the scores this command writes; rename them"
+        )
     rows = check_rows(path, frame, image_root, require_preferred=False)
     problems = [p for r in rows for p in r.problems]
     if not rows:
@@ -100,11 +109,19 @@ def prepare_manifest(path: str | Path, image_root: str | Path | None = None) -> 
     if problems:
         raise ManifestError(path, problems)
     extra = [c for c in frame.columns if c not in CHECKED]
-    prepared = pd.DataFrame({
-        "row": [r.row for r in rows], "pair_id": [r.pair_id for r in rows],
-        "prompt": [r.prompt for r in rows], "image_1": [r.image_1 for r in rows],
-        "image_2": [r.image_2 for r in rows],
-        **{c: [None if is_missing(r.extra[c]) else str(r.extra[c]) for r in rows] for c in extra}})
+    prepared = pd.DataFrame(
+        {
+            "row": [r.row for r in rows],
+            "pair_id": [r.pair_id for r in rows],
+            "prompt": [r.prompt for r in rows],
+            "image_1": [r.image_1 for r in rows],
+            "image_2": [r.image_2 for r in rows],
+            **{
+                c: [None if is_missing(r.extra[c]) else str(r.extra[c]) for r in rows]
+                for c in extra
+            },
+        }
+    )
     if "preferred" in frame.columns:
         prepared["preferred_truth"] = pd.array([r.preferred for r in rows], dtype="Int64")
     return prepared
@@ -147,8 +164,14 @@ def read_image_base64(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def encode_batch(rows: pd.Series, pair_ids: pd.Series, paths_1: pd.Series, paths_2: pd.Series,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, on_error: str = "fail") -> pd.DataFrame:
+def encode_batch(
+    rows: pd.Series,
+    pair_ids: pd.Series,
+    paths_1: pd.Series,
+    paths_2: pd.Series,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_error: str = "fail",
+) -> pd.DataFrame:
     """Read one Arrow batch of image pairs: columns ``image_1``, ``image_2`` (base64), ``error``.
 
     With ``on_error="fail"`` the first bad image raises :class:`ImageReadError`; with ``"skip"``
@@ -192,14 +215,20 @@ def ensure_java() -> str:
             os.environ["JAVA_HOME"] = str(java.parent.parent)
             log.debug("JAVA_HOME=%s", os.environ["JAVA_HOME"])
             return str(java)
-    raise RuntimeError("Spark needs Java 17 or newer: none found on PATH or in /usr/lib/jvm; "
-                       "install a JDK and set JAVA_HOME")
+    raise RuntimeError(
+        "Spark needs Java 17 or newer: none found on PATH or in /usr/lib/jvm; "
+        "install a JDK and set JAVA_HOME"
+    )
 
 
 @contextmanager
-def spark_session(master: str = "local[*]", batch_size: int = DEFAULT_BATCH_SIZE,
-                  threads_per_task: int = 1, conf: Mapping[str, str] | None = None,
-                  app_name: str = "t2ieval-score-batch") -> Iterator[SparkSession]:
+def spark_session(
+    master: str = "local[*]",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    threads_per_task: int = 1,
+    conf: Mapping[str, str] | None = None,
+    app_name: str = "t2ieval-score-batch",
+) -> Iterator[SparkSession]:
     """A new SparkSession for batch scoring, stopped on exit.
 
     Logging at WARN, no Spark UI, Arrow batches of ``batch_size`` rows, ``threads_per_task``
@@ -210,16 +239,22 @@ def spark_session(master: str = "local[*]", batch_size: int = DEFAULT_BATCH_SIZE
     this one would stop it).
     """
     if SparkSession.getActiveSession() is not None:
-        raise RuntimeError("a SparkSession is already running in this process; batch scoring "
-                           "starts and stops its own: stop that one first, or run "
-                           "`t2ieval score-batch` as its own process")
+        raise RuntimeError(
+            "a SparkSession is already running in this process; batch scoring "
+            "starts and stops its own: stop that one first, or run "
+            "`t2ieval score-batch` as its own process"
+        )
     ensure_java()
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
-                            category=FutureWarning)
-    settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-                "spark.sql.execution.arrow.pyspark.enabled": "true",
-                "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_size),
-                "spark.python.worker.faulthandler.enabled": "true"}
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_size),
+        "spark.python.worker.faulthandler.enabled": "true",
+    }
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         settings[f"spark.executorEnv.{var}"] = str(threads_per_task)
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "T2IEVAL_LOG"):
@@ -254,9 +289,14 @@ def spark_session(master: str = "local[*]", batch_size: int = DEFAULT_BATCH_SIZE
 # Scoring
 
 
-def build_scoring_frame(spark: SparkSession, manifest: pd.DataFrame, model_uri: str,
-                        partitions: int, on_error: str = "fail",
-                        max_pixels: int = DEFAULT_MAX_PIXELS) -> DataFrame:
+def build_scoring_frame(
+    spark: SparkSession,
+    manifest: pd.DataFrame,
+    model_uri: str,
+    partitions: int,
+    on_error: str = "fail",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DataFrame:
     """The lazy Spark plan: manifest rows -> images read in executors -> model scores.
 
     Columns: the prepared manifest's, then ``preferred`` and every score of the served model
@@ -265,8 +305,9 @@ def build_scoring_frame(spark: SparkSession, manifest: pd.DataFrame, model_uri: 
     import mlflow.pyfunc
 
     types = {"row": T.LongType(), "preferred_truth": T.IntegerType()}
-    schema = T.StructType([T.StructField(c, types.get(c, T.StringType()), c != "row")
-                           for c in manifest.columns])
+    schema = T.StructType(
+        [T.StructField(c, types.get(c, T.StringType()), c != "row") for c in manifest.columns]
+    )
     frame = spark.createDataFrame(manifest, schema=schema)
     # contiguous, ordered ranges of rows: the Parquet parts read back in manifest order
     frame = frame.repartitionByRange(partitions, "row").sortWithinPartitions("row")
@@ -279,10 +320,17 @@ def build_scoring_frame(spark: SparkSession, manifest: pd.DataFrame, model_uri: 
     reader = F.pandas_udf(read_images, _READ_TYPE).asNondeterministic()
     frame = frame.withColumn("_img", reader("row", "pair_id", "image_1", "image_2"))
     outputs = _outputs()
-    model = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=T.StructType(
-        [T.StructField(c, kind) for c, kind in outputs.items()]), env_manager="local")
-    request = F.struct(F.col("prompt"), F.col("_img.image_1").alias("image_1"),
-                       F.col("_img.image_2").alias("image_2"))
+    model = mlflow.pyfunc.spark_udf(
+        spark,
+        model_uri,
+        result_type=T.StructType([T.StructField(c, kind) for c, kind in outputs.items()]),
+        env_manager="local",
+    )
+    request = F.struct(
+        F.col("prompt"),
+        F.col("_img.image_1").alias("image_1"),
+        F.col("_img.image_2").alias("image_2"),
+    )
     frame = frame.withColumn("_scores", model(request))
     ok = F.col("_img.error").isNull()
     scores = [F.when(ok, F.col(f"_scores.{c}")).alias(c) for c in outputs]
@@ -293,32 +341,51 @@ def summarize(spark: SparkSession, out: str, has_truth: bool) -> dict[str, Any]:
     """Counts and pairwise accuracy of a written result (accuracy over scored rows whose
     ``preferred_truth`` is 1 or 2)."""
     result = spark.read.parquet(out)
-    aggs = [F.count(F.lit(1)).alias("rows"),
-            F.count(F.when(F.col("error").isNull(), 1)).alias("scored"),
-            F.count(F.col("error")).alias("errors")]
+    aggs = [
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(F.col("error").isNull(), 1)).alias("scored"),
+        F.count(F.col("error")).alias("errors"),
+    ]
     if has_truth:
         judged = F.col("error").isNull() & F.col("preferred_truth").isin(1, 2)  # not ties
-        aggs += [F.count(F.when(judged, 1)).alias("with_truth"),
-                 F.count(F.when(judged & (F.col("preferred") == F.col("preferred_truth")), 1))
-                 .alias("correct")]
+        aggs += [
+            F.count(F.when(judged, 1)).alias("with_truth"),
+            F.count(F.when(judged & (F.col("preferred") == F.col("preferred_truth")), 1)).alias(
+                "correct"
+            ),
+        ]
     got = result.agg(*aggs).first().asDict()
     summary: dict[str, Any] = {k: int(got[k]) for k in ("rows", "scored", "errors")}
     if has_truth:
         summary["pairs_with_truth"] = int(got["with_truth"])
         summary["accuracy"] = (got["correct"] / got["with_truth"]) if got["with_truth"] else None
     if summary["errors"]:
-        summary["first_errors"] = [r["error"] for r in result.where(F.col("error").isNotNull())
-                                   .orderBy("row").select("error").limit(5).collect()]
+        summary["first_errors"] = [
+            r["error"]
+            for r in result.where(F.col("error").isNotNull())
+            .orderBy("row")
+            .select("error")
+            .limit(5)
+            .collect()
+        ]
     return summary
 
 
-def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
-                   master: str = "local[*]", batch_size: int = DEFAULT_BATCH_SIZE,
-                   partitions: int | None = None, on_error: str = "fail",
-                   overwrite: bool = False, threads_per_task: int = 1,
-                   max_pixels: int = DEFAULT_MAX_PIXELS, tracking_uri: str | None = None,
-                   conf: Mapping[str, str] | None = None,
-                   image_root: str | Path | None = None) -> dict[str, Any]:
+def score_manifest(
+    manifest: str | Path,
+    model_uri: str,
+    out: str | Path,
+    master: str = "local[*]",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    partitions: int | None = None,
+    on_error: str = "fail",
+    overwrite: bool = False,
+    threads_per_task: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    tracking_uri: str | None = None,
+    conf: Mapping[str, str] | None = None,
+    image_root: str | Path | None = None,
+) -> dict[str, Any]:
     """Score every pair of ``manifest`` with ``model_uri`` on Spark; write Parquet to ``out``.
 
     ``partitions`` defaults to Spark's default parallelism (capped at the number of rows): in
@@ -333,8 +400,10 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
     from t2ieval.tracking import using_tracking_uri
 
     if not 1 <= batch_size <= MAX_ROWS:
-        raise ValueError(f"batch_size must be between 1 and {MAX_ROWS} (the model's request "
-                         f"limit), got {batch_size}")
+        raise ValueError(
+            f"batch_size must be between 1 and {MAX_ROWS} (the model's request "
+            f"limit), got {batch_size}"
+        )
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if partitions is not None and partitions < 1:
@@ -347,8 +416,10 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
     log.info("scoring %d pairs from %s with %s on %s", len(prepared), manifest, model_uri, master)
 
     t0 = time.perf_counter()
-    with using_tracking_uri(tracking_uri), \
-            spark_session(master, batch_size, threads_per_task, conf) as spark:
+    with (
+        using_tracking_uri(tracking_uri),
+        spark_session(master, batch_size, threads_per_task, conf) as spark,
+    ):
         t1 = time.perf_counter()
         n_parts = min(partitions or spark.sparkContext.defaultParallelism, len(prepared))
         result = build_scoring_frame(spark, prepared, model_uri, n_parts, on_error, max_pixels)
@@ -360,20 +431,34 @@ def score_manifest(manifest: str | Path, model_uri: str, out: str | Path,
                 os.rmdir(out)  # the aborted job's empty folder would block a rerun
             found = _ERROR_RE.search(str(exc))  # our executor-side message, in Spark's text
             if found:
-                raise BatchScoringError(f"{found.group(1).strip()} (use on_error='skip' / "
-                                        "--on-error skip to score the other rows and record "
-                                        "the problem)") from exc
+                raise BatchScoringError(
+                    f"{found.group(1).strip()} (use on_error='skip' / "
+                    "--on-error skip to score the other rows and record "
+                    "the problem)"
+                ) from exc
             raise
         t2 = time.perf_counter()
         summary = summarize(spark, out, "preferred_truth" in prepared.columns)
         master_used = spark.sparkContext.master
     scoring_s = t2 - t1
-    summary.update({
-        "out": out, "model_uri": model_uri, "master": master_used, "partitions": n_parts,
-        "batch_size": batch_size, "on_error": on_error,
-        "startup_s": round(t1 - t0, 2), "scoring_s": round(scoring_s, 2),
-        "rows_per_s": round(summary["rows"] / scoring_s, 2) if scoring_s > 0 else None,
-    })
-    log.info("scored %d rows (%d errors) in %.1f s: %.1f rows/s", summary["rows"],
-             summary["errors"], scoring_s, summary["rows_per_s"] or 0.0)
+    summary.update(
+        {
+            "out": out,
+            "model_uri": model_uri,
+            "master": master_used,
+            "partitions": n_parts,
+            "batch_size": batch_size,
+            "on_error": on_error,
+            "startup_s": round(t1 - t0, 2),
+            "scoring_s": round(scoring_s, 2),
+            "rows_per_s": round(summary["rows"] / scoring_s, 2) if scoring_s > 0 else None,
+        }
+    )
+    log.info(
+        "scored %d rows (%d errors) in %.1f s: %.1f rows/s",
+        summary["rows"],
+        summary["errors"],
+        scoring_s,
+        summary["rows_per_s"] or 0.0,
+    )
     return summary

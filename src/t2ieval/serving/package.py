@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
@@ -21,23 +21,42 @@ def model_signature():
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
-    inputs = Schema([ColSpec("string", "prompt"), ColSpec("string", "image_1"),
-                     ColSpec("string", "image_2", required=False)])
-    outputs = Schema([ColSpec("double", "score_1"), ColSpec("double", "score_2"),
-                      ColSpec("long", "preferred"), ColSpec("double", "p_1_over_2"),
-                      *[ColSpec("double", f"{b}_score_{s}") for b in ("clip", "ce", "d")
-                        for s in (1, 2)], ColSpec("string", "branches")])
+    inputs = Schema(
+        [
+            ColSpec("string", "prompt"),
+            ColSpec("string", "image_1"),
+            ColSpec("string", "image_2", required=False),
+        ]
+    )
+    outputs = Schema(
+        [
+            ColSpec("double", "score_1"),
+            ColSpec("double", "score_2"),
+            ColSpec("long", "preferred"),
+            ColSpec("double", "p_1_over_2"),
+            *[ColSpec("double", f"{b}_score_{s}") for b in ("clip", "ce", "d") for s in (1, 2)],
+            ColSpec("string", "branches"),
+        ]
+    )
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 def input_example(prompt: str, image_1: str | Path, image_2: str | Path) -> pd.DataFrame:
     """A one-row request built from two image files."""
-    return pd.DataFrame([{"prompt": prompt, "image_1": encode_image_base64(image_1),
-                          "image_2": encode_image_base64(image_2)}])
+    return pd.DataFrame(
+        [
+            {
+                "prompt": prompt,
+                "image_1": encode_image_base64(image_1),
+                "image_2": encode_image_base64(image_2),
+            }
+        ]
+    )
 
 
-def log_composite_model(artifacts: Mapping[str, str | Path], example: pd.DataFrame,
-                        name: str = "model"):
+def log_composite_model(
+    artifacts: Mapping[str, str | Path], example: pd.DataFrame, name: str = "model"
+):
     """Log the pyfunc into the active run; returns MLflow's ``ModelInfo``."""
     import mlflow
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 import mlflow
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -26,8 +25,19 @@ from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_base64_image
 log = logging.getLogger(__name__)
 
 INPUT_COLUMNS = ("prompt", "image_1", "image_2")
-OUTPUT_COLUMNS = ("score_1", "score_2", "preferred", "p_1_over_2", "clip_score_1",
-                  "clip_score_2", "ce_score_1", "ce_score_2", "d_score_1", "d_score_2", "branches")
+OUTPUT_COLUMNS = (
+    "score_1",
+    "score_2",
+    "preferred",
+    "p_1_over_2",
+    "clip_score_1",
+    "clip_score_2",
+    "ce_score_1",
+    "ce_score_2",
+    "d_score_1",
+    "d_score_2",
+    "branches",
+)
 MAX_ROWS = 1024
 
 
@@ -47,8 +57,9 @@ def parse_rows(frame: pd.DataFrame, max_pixels: int = DEFAULT_MAX_PIXELS):
     Rows are named by their position in the request (``row 0`` is the first).
     """
     if not isinstance(frame, pd.DataFrame):
-        raise InputError([f"expected a table with columns {list(INPUT_COLUMNS)}, "
-                          f"got {type(frame).__name__}"])
+        raise InputError(
+            [f"expected a table with columns {list(INPUT_COLUMNS)}, got {type(frame).__name__}"]
+        )
     missing = [c for c in ("prompt", "image_1") if c not in frame.columns]
     if missing:
         raise InputError([f"missing column(s) {missing}; expected prompt, image_1[, image_2]"])
@@ -63,8 +74,10 @@ def parse_rows(frame: pd.DataFrame, max_pixels: int = DEFAULT_MAX_PIXELS):
     for pos, rec in enumerate(frame.to_dict("records")):
         prompt = rec.get("prompt")
         if not isinstance(prompt, str):
-            problems.append(f"row {pos}: prompt must be a string, got "
-                            f"{'nothing' if is_missing(prompt) else type(prompt).__name__}")
+            problems.append(
+                f"row {pos}: prompt must be a string, got "
+                f"{'nothing' if is_missing(prompt) else type(prompt).__name__}"
+            )
         elif not prompt.strip():
             problems.append(f"row {pos}: prompt is empty")
         decoded = []
@@ -103,7 +116,9 @@ class T2IEvalModel(mlflow.pyfunc.PythonModel):
 
         self.scorer = CompositeScorer.load(dict(context.artifacts))
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         """Score each row; bad rows raise an HTTP-400 error naming the row and the problem."""
         if self.scorer is None:  # pragma: no cover - MLflow always calls load_context first
             self.load_context(context)
@@ -134,8 +149,9 @@ def score_or_name_rows(scorer, prompts: list[str], images_1: list, images_2: lis
                     problems.append(f"row {pos}: {col}: cannot be scored ({exc})")
         if not problems:  # the batch failed but no single row does: not the input's fault
             raise batch_exc
-        raise MlflowException(str(InputError(problems)),
-                              error_code=INVALID_PARAMETER_VALUE) from batch_exc
+        raise MlflowException(
+            str(InputError(problems)), error_code=INVALID_PARAMETER_VALUE
+        ) from batch_exc
 
 
 def json_safe(out: pd.DataFrame) -> pd.DataFrame:

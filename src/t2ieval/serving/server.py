@@ -18,9 +18,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -37,9 +38,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 def split_body(frame: pd.DataFrame | Sequence[Mapping[str, Any]]) -> dict:
     """A ``dataframe_split`` request body; ``None`` cells are sent as JSON ``null``."""
     frame = pd.DataFrame(frame)
-    return {"dataframe_split": {"columns": list(frame.columns),
-                                "data": frame.astype(object).where(frame.notna(), None)
-                                .values.tolist()}}
+    return {
+        "dataframe_split": {
+            "columns": list(frame.columns),
+            "data": frame.astype(object).where(frame.notna(), None).values.tolist(),
+        }
+    }
 
 
 @dataclass
@@ -69,9 +73,15 @@ class ModelServer:
     ...     srv.invoke(split_body(frame)).frame()                  # doctest: +SKIP
     """
 
-    def __init__(self, model_uri: str, tracking_uri: str | None = None, host: str = "127.0.0.1",
-                 port: int | None = None, startup_timeout: float = 180.0,
-                 extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        model_uri: str,
+        tracking_uri: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        startup_timeout: float = 180.0,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.model_uri = model_uri
         self.tracking_uri = tracking_uri
         self.host = host
@@ -99,29 +109,48 @@ class ModelServer:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> "ModelServer":
-        """Start the server and wait until ``/ping`` answers (raises with the server's log if not)."""
-        cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", self.model_uri,
-               "--env-manager", "local", "-h", self.host, "-p", str(self.port)]
-        self._log = tempfile.NamedTemporaryFile("w+", prefix="t2ieval-serve-", suffix=".log",
-                                                delete=False)
+    def start(self) -> ModelServer:
+        """Start the server and wait until ``/ping`` answers (raises with the server log if not)."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            self.model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+        ]
+        self._log = tempfile.NamedTemporaryFile(
+            "w+", prefix="t2ieval-serve-", suffix=".log", delete=False
+        )
         log.info("starting %s", " ".join(cmd))
         # its own session: stop() ends the server and the uvicorn process it execs, and only them
-        self.proc = subprocess.Popen(cmd, env=self._env(), stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=self._env(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the model server exited with {self.proc.returncode}:\n"
-                                   f"{self.server_log()[-6000:]}")
+                raise RuntimeError(
+                    f"the model server exited with {self.proc.returncode}:\n"
+                    f"{self.server_log()[-6000:]}"
+                )
             if self.ping():
                 log.info("model server ready at %s", self.url)
                 return self
             time.sleep(0.5)
         log_text = self.server_log()
         self.stop()
-        raise TimeoutError(f"the model server did not answer /ping within "
-                           f"{self.startup_timeout:.0f}s:\n{log_text[-6000:]}")
+        raise TimeoutError(
+            f"the model server did not answer /ping within "
+            f"{self.startup_timeout:.0f}s:\n{log_text[-6000:]}"
+        )
 
     def ping(self) -> bool:
         try:
@@ -130,13 +159,24 @@ class ModelServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def invoke(self, body: dict | str | bytes, timeout: float = 300.0,
-               content_type: str = "application/json") -> Response:
+    def invoke(
+        self,
+        body: dict | str | bytes,
+        timeout: float = 300.0,
+        content_type: str = "application/json",
+    ) -> Response:
         """``POST /invocations``; HTTP errors come back as a :class:`Response`, not an exception."""
-        data = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        req = urllib.request.Request(f"{self.url}/invocations", data=data, method="POST",
-                                     headers={"Content-Type": content_type})
+        data = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
+        req = urllib.request.Request(
+            f"{self.url}/invocations",
+            data=data,
+            method="POST",
+            headers={"Content-Type": content_type},
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 status, text = r.status, r.read().decode()
@@ -171,7 +211,7 @@ class ModelServer:
             Path(self._log.name).unlink(missing_ok=True)
             self._log = None
 
-    def __enter__(self) -> "ModelServer":
+    def __enter__(self) -> ModelServer:
         try:
             return self.start()
         except BaseException:

@@ -15,5 +15,15 @@
 Submodules import torch/transformers/spaCy lazily where they can; import what you use.
 """
 
-__all__ = ["auxiliary", "description", "lexicon", "model", "parse", "pipeline", "questions",
-           "score", "tokenizer", "train"]
+__all__ = [
+    "auxiliary",
+    "description",
+    "lexicon",
+    "model",
+    "parse",
+    "pipeline",
+    "questions",
+    "score",
+    "tokenizer",
+    "train",
+]

@@ -24,7 +24,7 @@ The answer head then only has to combine two things that are already there.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -32,8 +32,9 @@ import torch
 __all__ = ["AuxiliaryHead", "answer_sheet"]
 
 
-def answer_sheet(image_index: np.ndarray, questions: Sequence[str], labels: np.ndarray,
-                 n_images: int) -> tuple[list[str], np.ndarray]:
+def answer_sheet(
+    image_index: np.ndarray, questions: Sequence[str], labels: np.ndarray, n_images: int
+) -> tuple[list[str], np.ndarray]:
     """Per image, its answer (1 yes, 0 no) to every distinct question; NaN where not asked.
 
     Returns the sorted distinct questions (the columns) and an ``n_images x n_questions`` float32
@@ -42,8 +43,10 @@ def answer_sheet(image_index: np.ndarray, questions: Sequence[str], labels: np.n
     image_index = np.asarray(image_index, dtype=np.int64)
     labels = np.asarray(labels)
     if not (len(image_index) == len(questions) == len(labels)):
-        raise ValueError(f"answer_sheet: {len(image_index)} image indices, {len(questions)} "
-                         f"questions and {len(labels)} labels")
+        raise ValueError(
+            f"answer_sheet: {len(image_index)} image indices, {len(questions)} "
+            f"questions and {len(labels)} labels"
+        )
     columns = sorted(set(questions))
     col = {q: j for j, q in enumerate(columns)}
     sheet = np.full((n_images, len(columns)), np.nan, dtype=np.float32)
@@ -67,8 +70,9 @@ class AuxiliaryHead(torch.nn.Module):
         super().__init__()
         facts = np.asarray(facts, dtype=np.float32)
         if facts.ndim != 2 or facts.shape[1] == 0:
-            raise ValueError(f"AuxiliaryHead: facts must be an images x facts matrix, "
-                             f"got shape {facts.shape}")
+            raise ValueError(
+                f"AuxiliaryHead: facts must be an images x facts matrix, got shape {facts.shape}"
+            )
         self.register_buffer("sheet", torch.as_tensor(facts), persistent=False)
         self.tokenizer = tokenizer
         self.vocab_size = len(tokenizer)
@@ -86,8 +90,9 @@ class AuxiliaryHead(torch.nn.Module):
             out[:, self.special] = 0.0
         return out
 
-    def loss(self, pooled: torch.Tensor, image_rows: np.ndarray,
-             questions: Sequence[str]) -> torch.Tensor:
+    def loss(
+        self, pooled: torch.Tensor, image_rows: np.ndarray, questions: Sequence[str]
+    ) -> torch.Tensor:
         """Auxiliary loss of a batch: ``pooled[i]`` is about image ``image_rows[i]``."""
         out = self.linear(pooled)
         n_sheet = self.sheet.shape[1]

@@ -20,13 +20,13 @@ ATTRIBUTE_COLUMNS: tuple[str, ...] = ("existence", "colour", "number", "style")
 class ObjectDesc:
     """One object of a prompt (a row of the description matrix)."""
 
-    name: str                       # lemmatised head with compounds: "wine bottle"
-    plural: str                     # "wine bottles"
-    colours: tuple[str, ...] = ()   # "red", "light blue"
-    number: int | None = None       # explicit count, None when the prompt gives none
-    style: str | None = None        # "sketch", "painting", ... (the picture's style)
-    is_plural: bool = False         # written in the plural ("apples")
-    whole_prompt: bool = False      # pseudo-object standing for a prompt with no object
+    name: str  # lemmatised head with compounds: "wine bottle"
+    plural: str  # "wine bottles"
+    colours: tuple[str, ...] = ()  # "red", "light blue"
+    number: int | None = None  # explicit count, None when the prompt gives none
+    style: str | None = None  # "sketch", "painting", ... (the picture's style)
+    is_plural: bool = False  # written in the plural ("apples")
+    whole_prompt: bool = False  # pseudo-object standing for a prompt with no object
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,10 @@ class Description:
 
     def relation_triples(self) -> list[tuple[str, str, str]]:
         """Relations as ``(subject name, relation, object name)``."""
-        return [(self.objects[r.subject].name, r.relation, self.objects[r.object].name)
-                for r in self.relations]
+        return [
+            (self.objects[r.subject].name, r.relation, self.objects[r.object].name)
+            for r in self.relations
+        ]
 
     def matrix(self) -> pd.DataFrame:
         """The ``n x (m + n)`` description matrix (see :func:`description_matrix`)."""
@@ -88,9 +90,16 @@ def description_matrix(desc: Description) -> pd.DataFrame:
             rels = [r.relation for r in desc.relations if r.subject == i and r.object == j]
             row[label] = ",".join(rels)
         rows.append(row)
-    return pd.DataFrame(rows, index=pd.Index(labels, name="object"),
-                        columns=list(ATTRIBUTE_COLUMNS) + labels)
+    return pd.DataFrame(
+        rows, index=pd.Index(labels, name="object"), columns=list(ATTRIBUTE_COLUMNS) + labels
+    )
 
 
-__all__ = ["ATTRIBUTE_COLUMNS", "Description", "ObjectDesc", "Relation", "description_matrix",
-           "row_labels"]
+__all__ = [
+    "ATTRIBUTE_COLUMNS",
+    "Description",
+    "ObjectDesc",
+    "Relation",
+    "description_matrix",
+    "row_labels",
+]

@@ -2,7 +2,8 @@
 
 Two families, both through transformers:
 
-* **ViLT** (``ViltForQuestionAnswering`` + ``ViltProcessor``), e.g. ``dandelin/vilt-b32-finetuned-vqa``
+* **ViLT** (``ViltForQuestionAnswering`` + ``ViltProcessor``),
+  e.g. ``dandelin/vilt-b32-finetuned-vqa``
   or the embedded ``t2i-tiny-vilt`` trained by the ``run_vqa`` stage. ViLT's head scores every
   answer of its vocabulary with an independent logit (it is trained with a per-label sigmoid).
   **Choice:** ``P(yes) = softmax over {yes, no}`` of the two logits, i.e.
@@ -16,18 +17,30 @@ Two families, both through transformers:
 :func:`load_vqa_model` takes the embedded name, a local folder (``save_pretrained`` output) or a
 hub name; ``kind="auto"`` reads ``model_type`` from the model's config. A hub name that is neither
 in the local cache nor reachable fails at once with a message saying how to give a local path.
+
+Inference runs under ``torch.inference_mode``; on CUDA under bf16 autocast (:func:`autocast_for`),
+on CPU in fp32 (exact). Per-image work is done once per distinct image: ViLT's image tokens and
+BLIP's vision encoder output and every text-encoder layer's cross-attention keys and values over
+the image tokens (:func:`share_image_attention`). :meth:`VqaModel.quantize` offers CPU int8 dynamic
+quantisation of the Linear layers (``vqa.quantize`` in ``params.yaml``; accuracy cost in
+``docs/vqa.md``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
+import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 from urllib.parse import urlparse
 
 import numpy as np
@@ -38,8 +51,11 @@ log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "vqa"
 EMBEDDED_MODELS: tuple[str, ...] = ("t2i-tiny-vilt",)
-YES_NO_METHOD = "softmax-yes-no-v1"  # part of every fingerprint: change it when P(yes) changes
+YES_NO_METHOD = "softmax-yes-no-v2"  # part of every fingerprint: change it when P(yes) changes
+# v2: BLIP decodes each question without its batch's padding (v1 let padding reach the decoder)
 Kind = Literal["auto", "vilt", "blip"]
+Quantize = Literal["none", "int8"]
+QUANTIZE_MODES: tuple[str, ...] = ("none", "int8")
 
 
 class VqaModelError(RuntimeError):
@@ -56,7 +72,9 @@ def load_embedded_spec(name: str) -> dict:
     """The embedded model's spec: ``config`` (ViltConfig), ``image_processor``, ``tokenizer``."""
     path = embedded_config_path(name)
     if path is None:
-        raise VqaModelError(f"{name!r} is not an embedded VQA model; known: {list(EMBEDDED_MODELS)}")
+        raise VqaModelError(
+            f"{name!r} is not an embedded VQA model; known: {list(EMBEDDED_MODELS)}"
+        )
     with path.open(encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -125,7 +143,7 @@ def detect_kind(source: str, kind: Kind = "auto") -> Literal["vilt", "blip"]:
     )
 
 
-def _hash_tensor(h: "hashlib._Hash", t: torch.Tensor) -> None:
+def _hash_tensor(h: hashlib._Hash, t: torch.Tensor) -> None:
     t = t.detach().to("cpu").contiguous()
     h.update(str(t.dtype).encode())
     h.update(str(tuple(t.shape)).encode())
@@ -148,6 +166,30 @@ def fingerprint_model(kind: str, model: torch.nn.Module, processor) -> str:
     return h.hexdigest()[:32]
 
 
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; nothing elsewhere (CPU inference stays fp32, results exact)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every ``nn.Linear`` replaced by a CPU int8 dynamic-quantised one, in place.
+
+    Weights are stored as int8 (per tensor), activations quantised on the fly per batch; matrix
+    products run in int8 (fbgemm/onednn). CPU only. Embeddings, convolutions (the image patch
+    projections) and layer norms stay fp32. Uses ``torch.ao.quantization.quantize_dynamic``, which
+    torch marks deprecated (successor: ``torchao``, not a dependency here) but still ships in the
+    pinned 2.14; its deprecation warnings are silenced here, once per model.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        return torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+
+
 @dataclass
 class VqaModel:
     """A loaded VQA model that answers yes/no questions with a probability of "yes".
@@ -163,11 +205,36 @@ class VqaModel:
     source: str = ""
     fingerprint: str = ""
     n_forward: int = field(default=0, init=False)  # model forward passes run so far
+    quantized: str = field(default="none", init=False)  # "int8" after quantize("int8")
 
     def __post_init__(self) -> None:
         self.model.to(self.device).eval()
         if not self.fingerprint:
             self.fingerprint = fingerprint_model(self.kind, self.model, self.processor)
+
+    def quantize(self, mode: str) -> VqaModel:
+        """Apply ``vqa.quantize``: ``none`` (no change) or ``int8`` (:func:`quantize_int8`).
+
+        int8 is CPU only: on another device the model is left as it is, with a warning (CUDA
+        runs in bf16 autocast instead). The fingerprint then names the quantisation, since the
+        answers change (slightly; ``docs/vqa.md``). Returns ``self``.
+        """
+        if mode not in QUANTIZE_MODES:
+            raise VqaModelError(f"vqa.quantize must be one of {list(QUANTIZE_MODES)}, got {mode!r}")
+        if mode == "none" or self.quantized == mode:
+            return self
+        if self.device.type != "cpu":
+            log.warning(
+                "vqa.quantize: int8 dynamic quantisation is CPU-only; the model on %s "
+                "stays unquantised (bf16 autocast)",
+                self.device,
+            )
+            return self
+        self.model = quantize_int8(self.model.eval())
+        self.quantized = mode
+        self.fingerprint = hashlib.sha256(f"{self.fingerprint}|{mode}".encode()).hexdigest()[:32]
+        log.info("quantised the %s VQA model's Linear layers to int8 (dynamic)", self.kind)
+        return self
 
     @property
     def tokenizer(self):
@@ -183,14 +250,21 @@ class VqaModel:
     def _encode_text(self, questions: Sequence[str]) -> dict[str, torch.Tensor]:
         max_len = getattr(self.model.config, "max_position_embeddings", None)
         if max_len is None:
-            max_len = getattr(getattr(self.model.config, "text_config", None),
-                              "max_position_embeddings", 512)
-        enc = self.tokenizer(list(questions), padding="longest", truncation=True,
-                             max_length=int(max_len), return_tensors="pt")
+            max_len = getattr(
+                getattr(self.model.config, "text_config", None), "max_position_embeddings", 512
+            )
+        enc = self.tokenizer(
+            list(questions),
+            padding="longest",
+            truncation=True,
+            max_length=int(max_len),
+            return_tensors="pt",
+        )
         return {k: v.to(self.device) for k, v in enc.items()}
 
-    def yes_probability(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
-                        questions: Sequence[str]) -> np.ndarray:
+    def yes_probability(
+        self, pixels: dict[str, torch.Tensor], image_index: Sequence[int], questions: Sequence[str]
+    ) -> np.ndarray:
         """P(yes) for each question about image ``pixels[image_index[i]]`` (one forward pass)."""
         raise NotImplementedError
 
@@ -202,8 +276,9 @@ class VqaModel:
         return self.yes_probability(pixels, list(range(len(images))), questions)
 
 
-def fast_image_embeds(model: torch.nn.Module, pixel_values: torch.Tensor,
-                      pixel_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+def fast_image_embeds(
+    model: torch.nn.Module, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """ViLT's image tokens for unpadded images at the config's own grid, computed once per image.
 
     ``ViltEmbeddings.visual_embed`` loops over the batch in Python to interpolate position
@@ -244,13 +319,15 @@ class ViltVqa(VqaModel):
         self.yes_id, self.no_id = label2id["yes"], label2id["no"]
         super().__post_init__()
 
-    def logits(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
-               questions: Sequence[str]) -> torch.Tensor:
+    def logits(
+        self, pixels: dict[str, torch.Tensor], image_index: Sequence[int], questions: Sequence[str]
+    ) -> torch.Tensor:
         """Raw answer logits (kept differentiable: training uses this too)."""
         return self.logits_and_pooled(pixels, image_index, questions)[0]
 
-    def logits_and_pooled(self, pixels: dict[str, torch.Tensor], image_index: Sequence[int],
-                          questions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits_and_pooled(
+        self, pixels: dict[str, torch.Tensor], image_index: Sequence[int], questions: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Answer logits and ViLT's pooled ``[CLS]`` output, which the answer head reads.
 
         Training puts an auxiliary head on the pooled output (see :mod:`t2ieval.vqa.train`).
@@ -262,26 +339,149 @@ class ViltVqa(VqaModel):
         fast = fast_image_embeds(self.model, pixel_values, pixel_mask)
         if fast is not None:
             image_embeds, image_mask = fast
-            image_inputs = {"image_embeds": image_embeds.index_select(0, idx),
-                            "pixel_mask": image_mask.index_select(0, idx)}
-        else:
-            image_inputs = {"pixel_values": pixel_values.index_select(0, idx),
-                            "pixel_mask": None if pixel_mask is None
-                            else pixel_mask.index_select(0, idx)}
-        out = self.model.vilt(input_ids=text["input_ids"], attention_mask=text["attention_mask"],
-                              token_type_ids=text.get("token_type_ids"), **image_inputs)
+            image_inputs = {
+                "image_embeds": image_embeds.index_select(0, idx),
+                "pixel_mask": image_mask.index_select(0, idx),
+            }
+        elif not self.model.training:
+            # padded images of different sizes: ViLT's own visual_embed, once per distinct image
+            if pixel_mask is None:
+                pixel_mask = torch.ones(
+                    (pixel_values.shape[0], *pixel_values.shape[-2:]),
+                    dtype=torch.long,
+                    device=pixel_values.device,
+                )
+            image_embeds, image_mask, _ = self.model.vilt.embeddings.visual_embed(
+                pixel_values, pixel_mask, max_image_length=self.model.config.max_image_length
+            )
+            image_inputs = {
+                "image_embeds": image_embeds.index_select(0, idx),
+                "pixel_mask": image_mask.index_select(0, idx),
+            }
+        else:  # training: ViLT's own path per question (its dropout and patch sampling)
+            image_inputs = {
+                "pixel_values": pixel_values.index_select(0, idx),
+                "pixel_mask": None if pixel_mask is None else pixel_mask.index_select(0, idx),
+            }
+        out = self.model.vilt(
+            input_ids=text["input_ids"],
+            attention_mask=text["attention_mask"],
+            token_type_ids=text.get("token_type_ids"),
+            **image_inputs,
+        )
         self.n_forward += 1
         return self.model.classifier(out.pooler_output), out.pooler_output
 
     def yes_probability(self, pixels, image_index, questions) -> np.ndarray:
-        with torch.inference_mode():
+        """P(yes) for each question about ``pixels[image_index[i]]``: one padded batch (text
+        padded to its longest real length), image tokens computed once per distinct image."""
+        with torch.inference_mode(), autocast_for(self.device):
             logits = self.logits(pixels, image_index, questions).float()
             p = torch.sigmoid(logits[:, self.yes_id] - logits[:, self.no_id])
         return p.cpu().numpy().astype(np.float64)
 
 
+@dataclass
+class _SharedImages:
+    """The distinct images of one BLIP text-encoder call and which questions ask about each."""
+
+    images: torch.Tensor  # [n_images, tokens, d]: vision encoder output
+    groups: list[tuple[int, torch.Tensor]]  # (image, rows of its questions)
+    marker: torch.Tensor  # the encoder_hidden_states passed in the call
+    layers_used: int = 0
+
+
+_SHARED_IMAGES: contextvars.ContextVar[_SharedImages | None] = contextvars.ContextVar(
+    "t2ieval_blip_shared_images", default=None
+)
+
+
+def _shared_image_attention_class(base: type) -> type:
+    """A subclass of BLIP's ``BlipTextSelfAttention`` whose cross-attention, while a
+    :class:`_SharedImages` plan is set (a context variable, so per thread and per call), projects
+    each distinct image's tokens to keys and values once and attends all the questions about that
+    image in one product, the questions' query rows stacked; otherwise it is ``base`` itself.
+
+    Per query row the arithmetic is the one of ``base`` (rows of a matrix product are independent
+    and the image mask is all ones), so answers are equal to the plain path's (test: max abs diff
+    of P(yes) below 1e-5, tiny and real size) without a per-question copy of the image tokens.
+    """
+
+    class SharedImageCrossAttention(base):  # type: ignore[misc, valid-type]
+        def forward(
+            self,
+            hidden_states,
+            attention_mask=None,
+            encoder_hidden_states=None,
+            encoder_attention_mask=None,
+            cache=None,
+            **kwargs,
+        ):
+            plan = _SHARED_IMAGES.get()
+            if plan is None or encoder_hidden_states is not plan.marker:
+                return super().forward(
+                    hidden_states,
+                    attention_mask=attention_mask,
+                    encoder_hidden_states=encoder_hidden_states,
+                    encoder_attention_mask=encoder_attention_mask,
+                    cache=cache,
+                    **kwargs,
+                )
+            n, length, _ = hidden_states.shape
+            heads, size = self.num_attention_heads, self.attention_head_size
+            query = self.query(hidden_states)  # [n, L, h*d]
+            key = self.key(plan.images).view(*plan.images.shape[:2], heads, size).transpose(1, 2)
+            value = self.value(plan.images).view(*plan.images.shape[:2], heads, size)
+            value = value.transpose(1, 2)  # [n_images, h, T, d]
+            context = query.new_empty(n, length, heads * size)
+            scale = math.sqrt(size)
+            for image, rows in plan.groups:
+                q = query.index_select(0, rows).view(len(rows), length, heads, size)
+                q = q.permute(2, 0, 1, 3).reshape(heads, len(rows) * length, size)
+                scores = torch.matmul(q, key[image].transpose(-1, -2)) / scale
+                probs = torch.softmax(scores, dim=-1)  # image mask: all ones
+                ctx = torch.matmul(probs, value[image])  # [h, m*L, d]
+                ctx = ctx.view(heads, len(rows), length, size).permute(1, 2, 0, 3)
+                context.index_copy_(0, rows, ctx.reshape(len(rows), length, heads * size))
+            plan.layers_used += 1
+            return context, None
+
+    SharedImageCrossAttention.__name__ = f"SharedImage{base.__name__}"
+    SharedImageCrossAttention.__qualname__ = SharedImageCrossAttention.__name__
+    return SharedImageCrossAttention
+
+
+def share_image_attention(text_encoder: torch.nn.Module) -> int:
+    """Make BLIP's text-encoder cross-attention modules compute image keys and values once per
+    distinct image while a plan is set (see :func:`_shared_image_attention_class`).
+
+    Changes the modules' class only (weights, ``state_dict`` and saving are unchanged; outside
+    a plan they behave as before). Returns the number of cross-attention layers so prepared, 0
+    when the text encoder has none of the expected form.
+    """
+    layers = getattr(getattr(text_encoder, "encoder", None), "layer", None) or []
+    attentions = [getattr(getattr(layer, "crossattention", None), "self", None) for layer in layers]
+    if not attentions or any(not hasattr(a, "attention_head_size") for a in attentions):
+        return 0
+    classes: dict[type, type] = {}
+    for att in attentions:
+        base = type(att)
+        if base.__name__.startswith("SharedImage"):
+            continue
+        att.__class__ = classes.setdefault(base, _shared_image_attention_class(base))
+    return len(attentions)
+
+
 class BlipVqa(VqaModel):
-    """BLIP: P(yes) = softmax over the decoder log-likelihoods of the answers "yes" and "no"."""
+    """BLIP: P(yes) = softmax over the decoder log-likelihoods of the answers "yes" and "no".
+
+    ``share_image_kv`` (default True): the text encoder's cross-attention keys and values over
+    the image tokens are computed once per distinct image and each image's questions attend to
+    them in one product (:func:`share_image_attention`); False runs transformers' plain path,
+    which projects the image tokens again for every question (same numbers; for benchmarks).
+    """
+
+    share_image_kv: bool = True
 
     def __post_init__(self) -> None:
         cfg = self.model.config.text_config
@@ -297,40 +497,107 @@ class BlipVqa(VqaModel):
         width = max(len(a) for a in answers)
         self.answer_ids = torch.tensor([a + [self.pad_id] * (width - len(a)) for a in answers])
         self.answer_mask = torch.tensor([[1] * len(a) + [0] * (width - len(a)) for a in answers])
+        self.n_shared_layers = share_image_attention(self.model.text_encoder)
+        if not self.n_shared_layers:
+            log.warning(
+                "%s: BLIP text encoder without the expected cross-attention layers; "
+                "image keys and values are projected once per question",
+                self.source,
+            )
         super().__post_init__()
 
-    def yes_probability(self, pixels, image_index, questions) -> np.ndarray:
+    def _answer_yes(self, question_embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """P(yes) from the decoder's log-likelihoods of "yes" and "no" after each question.
+
+        transformers' BLIP text model drops the cross-attention mask (``BlipTextAttention``
+        does not pass ``encoder_attention_mask`` on), so the decoder would attend to a padded
+        question's padding and a question's answer would depend on the longest question of its
+        batch. Questions are therefore decoded in groups of equal real length, each cut to that
+        length: no padding reaches the decoder, and batched answers equal one-by-one answers.
+        """
         m = self.model
-        with torch.inference_mode():
-            image_embeds = m.vision_model(pixel_values=pixels["pixel_values"]).last_hidden_state
-            idx = torch.as_tensor(list(image_index), dtype=torch.long, device=self.device)
-            image_embeds = image_embeds.index_select(0, idx)
-            image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=self.device)
-            text = self._encode_text(questions)
-            question_embeds = m.text_encoder(
-                input_ids=text["input_ids"], attention_mask=text["attention_mask"],
-                encoder_hidden_states=image_embeds, encoder_attention_mask=image_mask,
-                return_dict=True,
-            ).last_hidden_state
-            n, n_answers = len(questions), self.answer_ids.shape[0]
-            dec_ids = self.answer_ids.to(self.device).repeat(n, 1)            # [n*2, T]
-            dec_mask = self.answer_mask.to(self.device).repeat(n, 1)
-            enc = question_embeds.repeat_interleave(n_answers, dim=0)
-            enc_mask = text["attention_mask"].repeat_interleave(n_answers, dim=0)
-            logits = m.text_decoder(input_ids=dec_ids, attention_mask=dec_mask,
-                                    encoder_hidden_states=enc, encoder_attention_mask=enc_mask,
-                                    use_cache=False, return_logits=True)        # [n*2, T-1, V]
+        n, n_answers = len(question_embeds), self.answer_ids.shape[0]
+        lengths = mask.sum(-1)
+        p = torch.empty(n, dtype=torch.float32, device=self.device)
+        for length in torch.unique(lengths).tolist():
+            rows = (lengths == length).nonzero().flatten()
+            k = len(rows)
+            dec_ids = self.answer_ids.to(self.device).repeat(k, 1)  # [k*2, T]
+            dec_mask = self.answer_mask.to(self.device).repeat(k, 1)
+            enc = question_embeds.index_select(0, rows)[:, :length]
+            enc = enc.repeat_interleave(n_answers, dim=0)
+            enc_mask = torch.ones(enc.shape[:2], dtype=torch.long, device=self.device)
+            logits = m.text_decoder(
+                input_ids=dec_ids,
+                attention_mask=dec_mask,
+                encoder_hidden_states=enc,
+                encoder_attention_mask=enc_mask,
+                use_cache=False,
+                return_logits=True,
+            )  # [k*2, T-1, V]
             logp = torch.log_softmax(logits.float(), dim=-1)
             target = dec_ids[:, 1:]
             token_ll = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * dec_mask[:, 1:]
-            ll = token_ll.sum(-1).view(n, n_answers)
-            p = torch.sigmoid(ll[:, 0] - ll[:, 1])
+            ll = token_ll.sum(-1).view(k, n_answers)
+            p[rows] = torch.sigmoid(ll[:, 0] - ll[:, 1])
+        return p
+
+    def _encode_questions(
+        self, images: torch.Tensor, idx: torch.Tensor, text: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The text encoder's output for each question over its image's tokens ``images[idx]``."""
+        m = self.model
+        n = len(idx)
+        image_mask = torch.ones((n, images.shape[1]), dtype=torch.long, device=self.device)
+        if not (self.share_image_kv and self.n_shared_layers):
+            return m.text_encoder(
+                input_ids=text["input_ids"],
+                attention_mask=text["attention_mask"],
+                encoder_hidden_states=images.index_select(0, idx),
+                encoder_attention_mask=image_mask,
+                return_dict=True,
+            ).last_hidden_state
+        # a view standing for the per-question image tokens, never read: the prepared layers
+        # take each image's tokens from the plan
+        marker = images[:1].expand(n, -1, -1)
+        groups = [(int(j), (idx == j).nonzero().flatten()) for j in torch.unique(idx)]
+        plan = _SharedImages(images=images, groups=groups, marker=marker)
+        token = _SHARED_IMAGES.set(plan)
+        try:
+            out = m.text_encoder(
+                input_ids=text["input_ids"],
+                attention_mask=text["attention_mask"],
+                encoder_hidden_states=marker,
+                encoder_attention_mask=image_mask,
+                return_dict=True,
+            ).last_hidden_state
+        finally:
+            _SHARED_IMAGES.reset(token)
+        if plan.layers_used != self.n_shared_layers:
+            raise VqaModelError(
+                f"BLIP text encoder: {plan.layers_used} of "
+                f"{self.n_shared_layers} cross-attention layers used the shared "
+                "image keys; this transformers version needs share_image_kv=False"
+            )
+        return out
+
+    def yes_probability(self, pixels, image_index, questions) -> np.ndarray:
+        """P(yes) for each question about ``pixels[image_index[i]]``: the vision encoder runs once
+        per image of ``pixels``, the text encoder and the answer decoder once over all questions."""
+        m = self.model
+        with torch.inference_mode(), autocast_for(self.device):
+            images = m.vision_model(pixel_values=pixels["pixel_values"]).last_hidden_state
+            idx = torch.as_tensor(list(image_index), dtype=torch.long, device=self.device)
+            text = self._encode_text(questions)
+            question_embeds = self._encode_questions(images, idx, text)
+            p = self._answer_yes(question_embeds, text["attention_mask"])
         self.n_forward += 1
         return p.cpu().numpy().astype(np.float64)
 
 
-def load_vqa_model(name_or_path: str | Path, kind: Kind = "auto",
-                   device: str | torch.device = "auto") -> VqaModel:
+def load_vqa_model(
+    name_or_path: str | Path, kind: Kind = "auto", device: str | torch.device = "auto"
+) -> VqaModel:
     """Load a VQA model by local folder or hub name (``kind`` auto-detected from its config).
 
     The embedded name ``t2i-tiny-vilt`` has no weights of its own: it is trained by the
@@ -366,30 +633,36 @@ def load_vqa_model(name_or_path: str | Path, kind: Kind = "auto",
     return cls(kind=resolved, model=model, processor=processor, device=dev, source=source)
 
 
-def build_embedded_model(name: str, texts: Iterable[str], device: torch.device | str = "cpu",
-                         config_overrides: dict | None = None) -> ViltVqa:
+def build_embedded_model(
+    name: str,
+    texts: Iterable[str],
+    device: torch.device | str = "cpu",
+    config_overrides: dict | None = None,
+) -> ViltVqa:
     """A randomly initialised embedded ViLT with a vocabulary trained on ``texts``.
 
     ``config_overrides`` replaces ``ViltConfig`` fields of the spec (tests use a smaller model).
     """
-    from transformers import (ViltConfig, ViltForQuestionAnswering, ViltImageProcessor,
-                              ViltProcessor)
+    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
 
     from t2ieval.vqa.tokenizer import train_wordpiece
 
     spec = load_embedded_spec(name)
     spec["config"] = {**spec["config"], **(config_overrides or {})}
     tokenizer = train_wordpiece(texts, **spec.get("tokenizer", {}))
-    config = ViltConfig(**spec["config"], vocab_size=len(tokenizer),
-                        pad_token_id=tokenizer.pad_token_id)
+    config = ViltConfig(
+        **spec["config"], vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
+    )
     config.id2label = {int(k): v for k, v in config.id2label.items()}
     model = ViltForQuestionAnswering(config)
-    processor = ViltProcessor(image_processor=ViltImageProcessor(**spec["image_processor"]),
-                              tokenizer=tokenizer)
+    processor = ViltProcessor(
+        image_processor=ViltImageProcessor(**spec["image_processor"]), tokenizer=tokenizer
+    )
     n_params = sum(p.numel() for p in model.parameters())
     log.info("built %s: %d parameters, vocabulary of %d", name, n_params, len(tokenizer))
-    return ViltVqa(kind="vilt", model=model, processor=processor, device=torch.device(device),
-                   source=name)
+    return ViltVqa(
+        kind="vilt", model=model, processor=processor, device=torch.device(device), source=name
+    )
 
 
 def save_vqa(vqa: VqaModel, out_dir: str | Path) -> Path:

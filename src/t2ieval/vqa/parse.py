@@ -7,8 +7,9 @@ spaCy's dependency parse and the word lists of :mod:`t2ieval.vqa.lexicon`:
 
 * **objects** are the heads of noun chunks, lemmatised, with their compound modifiers
   (``"four wine bottles"`` -> ``wine bottle``). Wrapper nouns (``picture``, ``image``), style nouns
-  (``sketch``, ``painting``), scene nouns (``background``), quantity nouns (``pair``, ``couple``) and
-  the nouns inside multi-word prepositions (``left`` in ``to the left of``) are not objects.
+  (``sketch``, ``painting``), scene nouns (``background``), quantity nouns (``pair``,
+  ``couple``) and the nouns inside multi-word prepositions (``left`` in ``to the left of``) are
+  not objects.
 * **colours** come from a colour lexicon matched over the object's adjective/compound modifiers
   (spaCy sometimes tags ``white`` or ``orange`` as a proper-noun compound; both count), including
   coordinated colours (``red and white``) and shades (``light blue``).
@@ -134,12 +135,16 @@ class _Parser:
 
     def _is_relational_noun(self, token) -> bool:
         """``left`` in ``to the left of``: a relational noun inside a preposition."""
-        return (_low(token) in RELATIONAL_NOUNS and token.dep_ == "pobj"
-                and any(c.dep_ == "prep" and _low(c) == "of" for c in token.children))
+        return (
+            _low(token) in RELATIONAL_NOUNS
+            and token.dep_ == "pobj"
+            and any(c.dep_ == "prep" and _low(c) == "of" for c in token.children)
+        )
 
     def _is_quantity_noun(self, token) -> bool:
         return token.lemma_.lower() in QUANTITY_NOUNS and any(
-            c.dep_ == "prep" and _low(c) == "of" for c in token.children)
+            c.dep_ == "prep" and _low(c) == "of" for c in token.children
+        )
 
     def _is_object_head(self, token) -> bool:
         if not _is_noun(token):
@@ -159,9 +164,15 @@ class _Parser:
     # ---- attributes
 
     def _name(self, head) -> tuple[str, str]:
-        compounds = [c for c in head.children
-                     if c.dep_ == "compound" and c.i < head.i and _colour_of(c) is None
-                     and c.lemma_.lower() not in STYLE_NOUNS and _number_of(c) is None]
+        compounds = [
+            c
+            for c in head.children
+            if c.dep_ == "compound"
+            and c.i < head.i
+            and _colour_of(c) is None
+            and c.lemma_.lower() not in STYLE_NOUNS
+            and _number_of(c) is None
+        ]
         prefix = " ".join(_low(c) for c in sorted(compounds, key=lambda t: t.i))
         if head.pos_ == "PROPN":  # lemmatiser leaves proper nouns alone
             singular = _low(head)
@@ -199,8 +210,10 @@ class _Parser:
         while token is not None and token.i not in self.index and seen < 4:
             seen += 1
             nxt = None
-            if _is_noun(token) and (token.lemma_.lower() in STYLE_NOUNS | QUANTITY_NOUNS.keys()
-                                    or token.lemma_.lower() in WRAPPER_NOUNS):
+            if _is_noun(token) and (
+                token.lemma_.lower() in STYLE_NOUNS | QUANTITY_NOUNS.keys()
+                or token.lemma_.lower() in WRAPPER_NOUNS
+            ):
                 for prep in token.children:
                     if prep.dep_ == "prep" and _low(prep) in ("of", "with"):
                         nxt = next((c for c in prep.children if c.dep_ == "pobj"), None)
@@ -214,9 +227,13 @@ class _Parser:
     def _anchor(self, obj):
         """``stack`` for ``books`` in ``on top of a stack of books``: where ``obj`` attaches."""
         tok = obj
-        while (tok.dep_ == "pobj" and _low(tok.head) == "of" and tok.head.head.i != tok.head.i
-               and tok.head.head.i not in self.index
-               and tok.head.head.lemma_.lower() in QUANTITY_NOUNS):
+        while (
+            tok.dep_ == "pobj"
+            and _low(tok.head) == "of"
+            and tok.head.head.i != tok.head.i
+            and tok.head.head.i not in self.index
+            and tok.head.head.lemma_.lower() in QUANTITY_NOUNS
+        ):
             tok = tok.head.head
         return tok
 
@@ -227,8 +244,14 @@ class _Parser:
             if tok.i in self.index:
                 return tok
             if tok.pos_ in ("VERB", "AUX", "ADJ", "ADV") or tok.dep_ in ("acl", "relcl"):
-                subj = next((c for c in tok.children if c.dep_ in ("nsubj", "nsubjpass")
-                             and c.i in self.index), None)
+                subj = next(
+                    (
+                        c
+                        for c in tok.children
+                        if c.dep_ in ("nsubj", "nsubjpass") and c.i in self.index
+                    ),
+                    None,
+                )
                 if subj is not None:
                     return subj
                 if tok.dep_ in ("acl", "relcl", "advcl", "amod", "advmod") and tok.head.i != tok.i:
@@ -262,16 +285,24 @@ class _Parser:
                     noun = prep.head  # "left" in "to the left of"
                     if _low(noun) in RELATIONAL_NOUNS:
                         outer = noun.head
-                        add(self._subject_of(outer.head, outer.i), obj, RELATIONAL_NOUNS[_low(noun)])
+                        add(
+                            self._subject_of(outer.head, outer.i), obj, RELATIONAL_NOUNS[_low(noun)]
+                        )
                     continue
                 if word in ("to", "from") and _low(prep.head) in RELATION_ADVERBS:
                     adv = prep.head
                     add(self._subject_of(adv.head, adv.i), obj, RELATION_ADVERBS[_low(adv)])
                     continue
-                if word == "of" and prep.head.dep_ in ("advmod", "amod") and \
-                        _low(prep.head) in ("left", "right"):
-                    add(self._subject_of(prep.head.head, prep.head.i), obj,
-                        RELATIONAL_NOUNS[_low(prep.head)])
+                if (
+                    word == "of"
+                    and prep.head.dep_ in ("advmod", "amod")
+                    and _low(prep.head) in ("left", "right")
+                ):
+                    add(
+                        self._subject_of(prep.head.head, prep.head.i),
+                        obj,
+                        RELATIONAL_NOUNS[_low(prep.head)],
+                    )
                     continue
                 if word in RELATION_PREPOSITIONS:
                     governor = prep.head
@@ -283,10 +314,16 @@ class _Parser:
                         add(self._subject_of(governor, prep.i), obj, word)
             elif anchor.dep_ == "dobj":
                 verb = anchor.head
-                if verb.pos_ == "VERB" and verb.lemma_.lower() not in WRAPPER_VERBS | POSSESSION_VERBS:
+                if (
+                    verb.pos_ == "VERB"
+                    and verb.lemma_.lower() not in WRAPPER_VERBS | POSSESSION_VERBS
+                ):
                     subj = self._subject_of(verb, verb.i)
-                    if subj is not None and self._redirect(verb.head) is not None and \
-                            verb.head.i not in self.index:
+                    if (
+                        subj is not None
+                        and self._redirect(verb.head) is not None
+                        and verb.head.i not in self.index
+                    ):
                         continue  # "an image showing X": wrapper verb, no relation
                     add(subj, obj, _ing_form(verb))
                 elif verb.lemma_.lower() in POSSESSION_VERBS and verb.pos_ in ("VERB", "AUX"):
@@ -310,16 +347,29 @@ class _Parser:
         objects = []
         for head in self.heads:
             name, plural = self._name(head)
-            objects.append(ObjectDesc(
-                name=name, plural=plural, colours=self._colours(head), number=self._number(head),
-                style=self.style, is_plural=head.tag_ in ("NNS", "NNPS"),
-            ))
+            objects.append(
+                ObjectDesc(
+                    name=name,
+                    plural=plural,
+                    colours=self._colours(head),
+                    number=self._number(head),
+                    style=self.style,
+                    is_plural=head.tag_ in ("NNS", "NNPS"),
+                )
+            )
         if not objects:
             text = _clean_prompt(self.prompt)
-            return Description(prompt=self.prompt, style=self.style, objects=(ObjectDesc(
-                name=text, plural=text, style=self.style, whole_prompt=True),))
-        return Description(prompt=self.prompt, objects=tuple(objects),
-                           relations=tuple(self._relations()), style=self.style)
+            return Description(
+                prompt=self.prompt,
+                style=self.style,
+                objects=(ObjectDesc(name=text, plural=text, style=self.style, whole_prompt=True),),
+            )
+        return Description(
+            prompt=self.prompt,
+            objects=tuple(objects),
+            relations=tuple(self._relations()),
+            style=self.style,
+        )
 
 
 def _ing_form(verb) -> str:

@@ -50,8 +50,8 @@ class Question:
     """One yes/no question and the description-matrix cell it fills."""
 
     text: str
-    kind: str    # one of KINDS
-    row: int     # object index
+    kind: str  # one of KINDS
+    row: int  # object index
     column: str  # an ATTRIBUTE_COLUMNS name, or the row label of the related object
 
 
@@ -73,22 +73,31 @@ def make_questions(desc: Description, max_questions: int | None = None) -> list[
         if obj.whole_prompt:
             by_kind["prompt"].append(Question(prompt_question(obj.name), "prompt", i, "existence"))
             continue
-        by_kind["existence"].append(Question(existence_question(obj.name), "existence", i,
-                                             "existence"))
+        by_kind["existence"].append(
+            Question(existence_question(obj.name), "existence", i, "existence")
+        )
         for colour in obj.colours:
-            by_kind["colour"].append(Question(colour_question(obj.name, colour), "colour", i,
-                                              "colour"))
+            by_kind["colour"].append(
+                Question(colour_question(obj.name, colour), "colour", i, "colour")
+            )
         if obj.number is not None:
-            by_kind["count"].append(Question(count_question(obj.name, obj.plural, obj.number),
-                                             "count", i, "number"))
+            by_kind["count"].append(
+                Question(count_question(obj.name, obj.plural, obj.number), "count", i, "number")
+            )
     for rel in desc.relations:
-        by_kind["relation"].append(Question(
-            _relation_question(desc, rel.subject, rel.object, rel.relation), "relation",
-            rel.subject, labels[rel.object]))
+        by_kind["relation"].append(
+            Question(
+                _relation_question(desc, rel.subject, rel.object, rel.relation),
+                "relation",
+                rel.subject,
+                labels[rel.object],
+            )
+        )
     main = next((i for i, o in enumerate(desc.objects) if not o.whole_prompt), None)
     if desc.style is not None and main is not None:
-        by_kind["style"].append(Question(style_question(desc.objects[main].name, desc.style),
-                                         "style", main, "style"))
+        by_kind["style"].append(
+            Question(style_question(desc.objects[main].name, desc.style), "style", main, "style")
+        )
     out: list[Question] = []
     seen: set[str] = set()
     for kind in KINDS:
@@ -101,8 +110,9 @@ def make_questions(desc: Description, max_questions: int | None = None) -> list[
 
 def _empty_matrix(desc: Description, dtype) -> pd.DataFrame:
     labels = row_labels(desc)
-    return pd.DataFrame(index=pd.Index(labels, name="object"),
-                        columns=list(ATTRIBUTE_COLUMNS) + labels, dtype=dtype)
+    return pd.DataFrame(
+        index=pd.Index(labels, name="object"), columns=list(ATTRIBUTE_COLUMNS) + labels, dtype=dtype
+    )
 
 
 def question_matrix(desc: Description, questions: Sequence[Question]) -> pd.DataFrame:
@@ -115,8 +125,9 @@ def question_matrix(desc: Description, questions: Sequence[Question]) -> pd.Data
     return frame
 
 
-def score_matrix(desc: Description, questions: Sequence[Question],
-                 p_yes: Sequence[float]) -> pd.DataFrame:
+def score_matrix(
+    desc: Description, questions: Sequence[Question], p_yes: Sequence[float]
+) -> pd.DataFrame:
     """The report's score matrix: each cell is the mean P(yes) of its questions (NaN: not asked).
 
     Its mean over the asked cells weighs cells, not questions; the D-score is the mean over

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SCORER_SETTINGS = "t2ieval_vqa.json"  # written beside a stage's model: how it is to be used
 DEFAULT_MAX_QUESTIONS = 12
 _UNSET = object()  # "not given", so that an explicit max_questions=12 is honoured
+
 
 def image_hash(img: Image.Image) -> str:
     """SHA-256 of an image's RGB pixels and size (independent of file format and metadata)."""
@@ -51,8 +52,14 @@ class VqaScorer:
     distinct (image, question) answers it sent to the model.
     """
 
-    def __init__(self, vqa: VqaModel, batch_size: int = 64,
-                 max_questions: int | None = DEFAULT_MAX_QUESTIONS, progress: bool = False):
+    def __init__(
+        self,
+        vqa: VqaModel,
+        batch_size: int = 64,
+        max_questions: int | None = DEFAULT_MAX_QUESTIONS,
+        progress: bool = False,
+    ):
+        """Wrap ``vqa``; rows are answered in batches of ``batch_size`` (image, question) rows."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.vqa = vqa
@@ -64,23 +71,34 @@ class VqaScorer:
         self._parsed: dict[str, tuple[Description, list[Question]]] = {}
 
     @classmethod
-    def load(cls, model_dir_or_name: str | Path, device: str = "auto", kind: Kind = "auto",
-             batch_size: int = 64,
-             max_questions: int | None | object = _UNSET) -> "VqaScorer":
+    def load(
+        cls,
+        model_dir_or_name: str | Path,
+        device: str = "auto",
+        kind: Kind = "auto",
+        batch_size: int = 64,
+        max_questions: int | None | object = _UNSET,
+        quantize: str | None = None,
+    ) -> VqaScorer:
         """Load a VQA model once (local folder or hub name) and wrap it in a scorer.
 
         A folder written by the ``train_vqa`` stage also holds :data:`SCORER_SETTINGS`; its
         question cap is used unless ``max_questions`` is given (None: no cap). Default cap: 12.
+        Likewise its ``quantize`` (``none`` | ``int8``: :meth:`VqaModel.quantize`) unless
+        ``quantize`` is given; default ``none``.
         A folder whose settings say the D-branch is off raises :class:`VqaModelError`.
         """
         settings = Path(model_dir_or_name) / SCORER_SETTINGS
         saved = read_json(settings) if settings.is_file() else {}
         if not saved.get("enabled", True):
-            raise VqaModelError(f"{model_dir_or_name}: the D-branch was off (vqa.enabled: false) "
-                                "when this folder was written; it holds no VQA model")
+            raise VqaModelError(
+                f"{model_dir_or_name}: the D-branch was off (vqa.enabled: false) "
+                "when this folder was written; it holds no VQA model"
+            )
         vqa = load_vqa_model(model_dir_or_name, kind=kind, device=device)
         if max_questions is _UNSET:
             max_questions = saved.get("max_questions", DEFAULT_MAX_QUESTIONS)
+        vqa.quantize(quantize if quantize is not None else saved.get("quantize", "none"))
         return cls(vqa, batch_size=batch_size, max_questions=max_questions)
 
     # ---- questions
@@ -95,8 +113,12 @@ class VqaScorer:
 
     # ---- answering
 
-    def answer(self, images: Sequence[Image.Image], requests: Sequence[tuple[int, str]],
-               hashes: Sequence[str] | None = None) -> np.ndarray:
+    def answer(
+        self,
+        images: Sequence[Image.Image],
+        requests: Sequence[tuple[int, str]],
+        hashes: Sequence[str] | None = None,
+    ) -> np.ndarray:
         """P(yes) of each ``(image number, question)`` request about ``images``, in batches of
         ``batch_size`` (image, question) rows sorted by image.
 
@@ -116,18 +138,24 @@ class VqaScorer:
             return out
         # one entry per distinct (image, question); sorted by image so batches share images
         first_image = {}
-        for r, (i, _) in enumerate(requests):
+        for i, _ in requests:
             first_image.setdefault(hashes[i], i)
         todo = sorted(missing, key=lambda k: (first_image[k[0]], k[1]))
-        batches = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
+        batches = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         with torch.inference_mode():
-            for batch in tqdm(batches, desc="vqa answers", unit="batch",
-                              disable=not self.progress, mininterval=2.0):
+            for batch in tqdm(
+                batches,
+                desc="vqa answers",
+                unit="batch",
+                disable=not self.progress,
+                mininterval=2.0,
+            ):
                 distinct = list(dict.fromkeys(h for h, _ in batch))
                 local = {h: j for j, h in enumerate(distinct)}
                 pixels = self.vqa.encode_images([images[first_image[h]] for h in distinct])
-                p = self.vqa.yes_probability(pixels, [local[h] for h, _ in batch],
-                                             [q for _, q in batch])
+                p = self.vqa.yes_probability(
+                    pixels, [local[h] for h, _ in batch], [q for _, q in batch]
+                )
                 self.n_forward += 1
                 self.n_computed += len(batch)
                 for key, value in zip(batch, p):
@@ -137,8 +165,9 @@ class VqaScorer:
 
     # ---- scoring
 
-    def score_images(self, prompts: Sequence[str], images: Sequence[Image.Image]
-                     ) -> tuple[np.ndarray, pd.DataFrame]:
+    def score_images(
+        self, prompts: Sequence[str], images: Sequence[Image.Image]
+    ) -> tuple[np.ndarray, pd.DataFrame]:
         """D-score of ``images[i]`` for ``prompts[i]``: every question of every prompt is
         answered in one batched pass (:meth:`answer`), however many prompts there are.
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import string
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 from tokenizers import normalizers, pre_tokenizers
 
@@ -34,13 +34,18 @@ BASE_ALPHABET = string.ascii_lowercase + string.digits + string.punctuation
 
 
 def _bert_pieces():
-    normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True,
-                                            handle_chinese_chars=True)
+    normalizer = normalizers.BertNormalizer(
+        lowercase=True, clean_text=True, handle_chinese_chars=True
+    )
     return normalizer, pre_tokenizers.BertPreTokenizer()
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int = 1000, min_frequency: int = 1,
-                    extra_special_tokens: Iterable[str] = ()):  # -> transformers.BertTokenizer
+def train_wordpiece(
+    texts: Iterable[str],
+    vocab_size: int = 1000,
+    min_frequency: int = 1,
+    extra_special_tokens: Iterable[str] = (),
+):  # -> transformers.BertTokenizer
     """A lower-cased whole-word WordPiece vocabulary of ``texts``, as a ``BertTokenizer``.
 
     Deterministic: the same texts give the same vocabulary and ids in every process. Words seen
@@ -61,14 +66,19 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 1000, min_frequency:
     alphabet = sorted({c for w in words for c in w} | set(BASE_ALPHABET))
     vocab = special + alphabet + [f"##{c}" for c in alphabet]
     room = max(0, vocab_size - len(vocab))
-    ranked = sorted((w for w, n in words.items() if n >= min_frequency and len(w) > 1),
-                    key=lambda w: (-words[w], w))
+    ranked = sorted(
+        (w for w, n in words.items() if n >= min_frequency and len(w) > 1),
+        key=lambda w: (-words[w], w),
+    )
     vocab += ranked[:room]
     ids = {tok: i for i, tok in enumerate(vocab)}
-    log.info("built a WordPiece vocabulary of %d tokens (%d words) from %d texts", len(ids),
-             min(room, len(ranked)), len(texts))
+    log.info(
+        "built a WordPiece vocabulary of %d tokens (%d words) from %d texts",
+        len(ids),
+        min(room, len(ranked)),
+        len(texts),
+    )
     tokenizer = BertTokenizer(vocab=ids, do_lower_case=True)
     if len(special) > len(SPECIAL_TOKENS):
-        tokenizer.add_special_tokens(
-            {"additional_special_tokens": special[len(SPECIAL_TOKENS):]})
+        tokenizer.add_special_tokens({"additional_special_tokens": special[len(SPECIAL_TOKENS) :]})
     return tokenizer

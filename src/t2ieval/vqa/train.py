@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -28,8 +28,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from t2ieval.vqa.auxiliary import AuxiliaryHead, answer_sheet
-from t2ieval.vqa.settings import TrainSettings
 from t2ieval.vqa.model import ViltVqa, fingerprint_model
+from t2ieval.vqa.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +39,21 @@ class QaExamples:
     """Yes/no questions about a set of distinct images (``image_index[i]`` -> ``images``)."""
 
     images: list[Image.Image]
-    image_index: np.ndarray   # int, one per question
+    image_index: np.ndarray  # int, one per question
     questions: list[str]
-    labels: np.ndarray        # 1 = yes, 0 = no
+    labels: np.ndarray  # 1 = yes, 0 = no
     groups: np.ndarray | None = None  # rows sharing a group id are batched together
-    facts: np.ndarray | None = None   # per image (row of ``images``): 0/1 facts, NaN unknown
+    facts: np.ndarray | None = None  # per image (row of ``images``): 0/1 facts, NaN unknown
 
     def __post_init__(self) -> None:
         self.image_index = np.asarray(self.image_index, dtype=np.int64)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         n = len(self.questions)
         if len(self.image_index) != n or len(self.labels) != n:
-            raise ValueError(f"QaExamples: {n} questions, {len(self.image_index)} image indices, "
-                             f"{len(self.labels)} labels")
+            raise ValueError(
+                f"QaExamples: {n} questions, {len(self.image_index)} image indices, "
+                f"{len(self.labels)} labels"
+            )
         if n and (self.image_index.min() < 0 or self.image_index.max() >= len(self.images)):
             raise ValueError("QaExamples: image index out of range")
         if self.groups is not None:
@@ -61,21 +63,29 @@ class QaExamples:
         if self.facts is not None:
             self.facts = np.asarray(self.facts, dtype=np.float32)
             if self.facts.ndim != 2 or len(self.facts) != len(self.images):
-                raise ValueError(f"QaExamples: facts need one row per image ({len(self.images)}), "
-                                 f"got shape {self.facts.shape}")
+                raise ValueError(
+                    f"QaExamples: facts need one row per image ({len(self.images)}), "
+                    f"got shape {self.facts.shape}"
+                )
 
     def __len__(self) -> int:
         return len(self.questions)
 
-    def subset(self, rows: Sequence[int]) -> "QaExamples":
+    def subset(self, rows: Sequence[int]) -> QaExamples:
         rows = np.asarray(rows, dtype=np.int64)
-        return QaExamples(self.images, self.image_index[rows],
-                          [self.questions[i] for i in rows], self.labels[rows],
-                          None if self.groups is None else self.groups[rows], self.facts)
+        return QaExamples(
+            self.images,
+            self.image_index[rows],
+            [self.questions[i] for i in rows],
+            self.labels[rows],
+            None if self.groups is None else self.groups[rows],
+            self.facts,
+        )
 
 
-def _batches(n: int, batch_size: int, rng: np.random.Generator | None,
-             groups: np.ndarray | None = None) -> list[np.ndarray]:
+def _batches(
+    n: int, batch_size: int, rng: np.random.Generator | None, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Row batches in random order; rows of one group stay next to each other."""
     if rng is None:
         order = np.arange(n)
@@ -85,7 +95,7 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None,
         uniq, inverse = np.unique(groups, return_inverse=True)
         rank = rng.permutation(len(uniq))[inverse]
         order = np.lexsort((rng.random(n), rank))
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 class PixelCache:
@@ -102,14 +112,18 @@ class PixelCache:
         self.vqa = vqa
         self.images = images
         self.pixels: dict[str, torch.Tensor] | None = None
-        parts = [vqa.encode_images(images[i:i + chunk]) for i in range(0, len(images), chunk)]
+        parts = [vqa.encode_images(images[i : i + chunk]) for i in range(0, len(images), chunk)]
         shapes = {tuple(p["pixel_values"].shape[1:]) for p in parts}
         if len(shapes) == 1:
             self.pixels = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
             if "pixel_mask" in self.pixels and not bool(self.pixels["pixel_mask"].bool().all()):
                 self.pixels = None  # padded within a chunk: sizes differ, batch by batch
-        log.info("pixel cache: %s", "stacked once" if self.pixels is not None
-                 else "images differ in size, processed per batch")
+        log.info(
+            "pixel cache: %s",
+            "stacked once"
+            if self.pixels is not None
+            else "images differ in size, processed per batch",
+        )
 
     def batch(self, image_ids: np.ndarray) -> dict[str, torch.Tensor]:
         if self.pixels is None:
@@ -118,18 +132,28 @@ class PixelCache:
         return {k: v.index_select(0, idx) for k, v in self.pixels.items()}
 
 
-def _encode_batch(vqa: ViltVqa, data: QaExamples, rows: np.ndarray, shift: int = 0,
-                  rng: np.random.Generator | None = None, cache: PixelCache | None = None):
+def _encode_batch(
+    vqa: ViltVqa,
+    data: QaExamples,
+    rows: np.ndarray,
+    shift: int = 0,
+    rng: np.random.Generator | None = None,
+    cache: PixelCache | None = None,
+):
     img_ids, local = np.unique(data.image_index[rows], return_inverse=True)
-    pixels = (cache.batch(img_ids) if cache is not None
-              else vqa.encode_images([data.images[i] for i in img_ids]))
+    pixels = (
+        cache.batch(img_ids)
+        if cache is not None
+        else vqa.encode_images([data.images[i] for i in img_ids])
+    )
     if shift > 0 and rng is not None:
         pixels = {**pixels, "pixel_values": random_shift(pixels["pixel_values"], shift, rng)}
     return pixels, local.tolist(), [data.questions[i] for i in rows]
 
 
-def random_shift(pixel_values: torch.Tensor, max_shift: int,
-                 rng: np.random.Generator) -> torch.Tensor:
+def random_shift(
+    pixel_values: torch.Tensor, max_shift: int, rng: np.random.Generator
+) -> torch.Tensor:
     """Each image moved by up to ``max_shift`` pixels each way, edges repeated into the gap.
 
     Objects then fall across patch boundaries at new offsets, which the tiny ViLT otherwise
@@ -141,11 +165,12 @@ def random_shift(pixel_values: torch.Tensor, max_shift: int,
     n, _, h, w = pixel_values.shape
     padded = torch.nn.functional.pad(pixel_values, (max_shift,) * 4, mode="replicate")
     dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, n))
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
 
 
-def _minimal_pair_loss(margin: torch.Tensor, groups: np.ndarray,
-                       labels: np.ndarray) -> torch.Tensor:
+def _minimal_pair_loss(
+    margin: torch.Tensor, groups: np.ndarray, labels: np.ndarray
+) -> torch.Tensor:
     """Ranking loss over minimal pairs: the same question, one image answered yes, one no.
 
     ``softplus(-(s_yes - s_no))`` on the yes-vs-no logit difference ``s``: the question's text
@@ -180,9 +205,15 @@ def _step(loss: torch.Tensor, params: list[torch.nn.Parameter], optimizer, sched
     scheduler.step()
 
 
-def pretrain_auxiliary(vqa: ViltVqa, train: QaExamples, head: AuxiliaryHead,
-                       settings: TrainSettings, seed: int = 0, progress: bool = True,
-                       cache: PixelCache | None = None) -> list[float]:
+def pretrain_auxiliary(
+    vqa: ViltVqa,
+    train: QaExamples,
+    head: AuxiliaryHead,
+    settings: TrainSettings,
+    seed: int = 0,
+    progress: bool = True,
+    cache: PixelCache | None = None,
+) -> list[float]:
     """``settings.pretrain_epochs`` epochs of the auxiliary loss alone, one row per image.
 
     Each step shows every image of the batch with one of its own questions (drawn at random) and
@@ -194,18 +225,25 @@ def pretrain_auxiliary(vqa: ViltVqa, train: QaExamples, head: AuxiliaryHead,
     images = np.array(sorted(by_image), dtype=np.int64)
     params = list(vqa.model.parameters()) + list(head.parameters())
     optimizer, scheduler = _optimizer(
-        params, settings, math.ceil(len(images) / settings.batch_size) * settings.pretrain_epochs)
+        params, settings, math.ceil(len(images) / settings.batch_size) * settings.pretrain_epochs
+    )
     rng = np.random.default_rng([seed, 1])
     losses_per_epoch = []
     for epoch in range(1, settings.pretrain_epochs + 1):
         vqa.model.train()
         losses = []
-        bar = tqdm(_batches(len(images), settings.batch_size, rng), desc=f"vqa pretrain {epoch}",
-                   unit="batch", disable=not progress, mininterval=2.0)
+        bar = tqdm(
+            _batches(len(images), settings.batch_size, rng),
+            desc=f"vqa pretrain {epoch}",
+            unit="batch",
+            disable=not progress,
+            mininterval=2.0,
+        )
         for batch in bar:
             img_rows = images[batch]
-            rows = np.array([by_image[int(i)][int(rng.integers(len(by_image[int(i)])))]
-                             for i in img_rows])
+            rows = np.array(
+                [by_image[int(i)][int(rng.integers(len(by_image[int(i)])))] for i in img_rows]
+            )
             pixels, local, questions = _encode_batch(vqa, train, rows, settings.shift, rng, cache)
             _, pooled = vqa.logits_and_pooled(pixels, local, questions)
             loss = head.loss(pooled, train.image_index[rows], questions)
@@ -216,14 +254,20 @@ def pretrain_auxiliary(vqa: ViltVqa, train: QaExamples, head: AuxiliaryHead,
     return losses_per_epoch
 
 
-def predict(vqa: ViltVqa, data: QaExamples, batch_size: int = 256,
-            progress: bool = False, cache: PixelCache | None = None) -> np.ndarray:
+def predict(
+    vqa: ViltVqa,
+    data: QaExamples,
+    batch_size: int = 256,
+    progress: bool = False,
+    cache: PixelCache | None = None,
+) -> np.ndarray:
     """P(yes) for every question of ``data`` (batched, ``inference_mode``)."""
     vqa.model.eval()
     out = np.empty(len(data), dtype=np.float64)
     batches = _batches(len(data), batch_size, None)
-    for rows in tqdm(batches, desc="answering", unit="batch", disable=not progress,
-                     mininterval=2.0):
+    for rows in tqdm(
+        batches, desc="answering", unit="batch", disable=not progress, mininterval=2.0
+    ):
         pixels, local, questions = _encode_batch(vqa, data, rows, cache=cache)
         out[rows] = vqa.yes_probability(pixels, local, questions)
     return out
@@ -237,8 +281,14 @@ def answer_accuracy(p_yes: np.ndarray, labels: np.ndarray) -> float:
     return float(((np.asarray(p_yes) >= 0.5).astype(int) == labels).mean())
 
 
-def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings, seed: int = 0,
-              val: QaExamples | None = None, progress: bool = True) -> list[dict]:
+def train_vqa(
+    vqa: ViltVqa,
+    train: QaExamples,
+    settings: TrainSettings,
+    seed: int = 0,
+    val: QaExamples | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Train ``vqa`` in place; returns one row per epoch (loss, train/val answer accuracy).
 
     The validation accuracy per epoch is measured on at most 2,000 validation questions (a fixed
@@ -258,8 +308,9 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings, seed: in
     if settings.aux_weight > 0 or settings.pretrain_epochs > 0:
         facts = train.facts
         if facts is None:
-            _, facts = answer_sheet(train.image_index, train.questions, train.labels,
-                                    len(train.images))
+            _, facts = answer_sheet(
+                train.image_index, train.questions, train.labels, len(train.images)
+            )
         head = AuxiliaryHead(model.config.hidden_size, facts, vqa.tokenizer).to(vqa.device)
         if settings.pretrain_epochs > 0:
             pretrain_auxiliary(vqa, train, head, settings, seed, progress=progress, cache=cache)
@@ -267,7 +318,8 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings, seed: in
     if head is not None and settings.aux_weight > 0:
         params += list(head.parameters())
     optimizer, scheduler = _optimizer(
-        params, settings, math.ceil(len(train) / settings.batch_size) * settings.epochs)
+        params, settings, math.ceil(len(train) / settings.batch_size) * settings.epochs
+    )
     rng = np.random.default_rng(seed)
     val_probe = None
     if val is not None and len(val):
@@ -278,20 +330,28 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings, seed: in
     for epoch in range(1, settings.epochs + 1):
         model.train()
         losses, aux_losses, correct = [], [], 0
-        bar = tqdm(_batches(len(train), settings.batch_size, rng, train.groups),
-                   desc=f"vqa epoch {epoch}",
-                   unit="batch", disable=not progress, mininterval=2.0)
+        bar = tqdm(
+            _batches(len(train), settings.batch_size, rng, train.groups),
+            desc=f"vqa epoch {epoch}",
+            unit="batch",
+            disable=not progress,
+            mininterval=2.0,
+        )
         for rows in bar:
             pixels, local, questions = _encode_batch(vqa, train, rows, settings.shift, rng, cache)
             logits, pooled = vqa.logits_and_pooled(pixels, local, questions)
             labels = torch.as_tensor(train.labels[rows], device=logits.device)
             targets = torch.zeros_like(logits)
             targets[torch.arange(len(rows)), yes_no.to(logits.device)[labels]] = 1.0
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets) * num_labels
+            loss = (
+                torch.nn.functional.binary_cross_entropy_with_logits(logits, targets) * num_labels
+            )
             if settings.rank_weight > 0 and train.groups is not None:
                 loss = loss + settings.rank_weight * _minimal_pair_loss(
-                    logits[:, vqa.yes_id] - logits[:, vqa.no_id], train.groups[rows],
-                    train.labels[rows])
+                    logits[:, vqa.yes_id] - logits[:, vqa.no_id],
+                    train.groups[rows],
+                    train.labels[rows],
+                )
             losses.append(loss.item())
             if head is not None and settings.aux_weight > 0:
                 aux = head.loss(pooled, train.image_index[rows], questions)
@@ -300,13 +360,17 @@ def train_vqa(vqa: ViltVqa, train: QaExamples, settings: TrainSettings, seed: in
             _step(loss, params, optimizer, scheduler)
             pred_yes = logits[:, vqa.yes_id] > logits[:, vqa.no_id]
             correct += int((pred_yes.long() == labels).sum())
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-               "train_answer_accuracy": correct / len(train)}
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "train_answer_accuracy": correct / len(train),
+        }
         if aux_losses:
             row["train_aux_loss"] = float(np.mean(aux_losses))
         if val_probe is not None:
             row["val_answer_accuracy"] = answer_accuracy(
-                predict(vqa, val_probe, cache=val_cache), val_probe.labels)
+                predict(vqa, val_probe, cache=val_cache), val_probe.labels
+            )
         log.info("vqa epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
         history.append(row)
     model.eval()
