@@ -52,8 +52,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # checkpoints.py: random weights in the real layouts
 
 #: yields 16 questions (objects, colours, a count and relations), capped at 12
-PROMPT = ("two red circles to the left of a blue square, a green star above a yellow triangle, "
-          "and a purple heart below an orange cross")
+PROMPT = (
+    "two red circles to the left of a blue square, a green star above a yellow triangle, "
+    "and a purple heart below an orange cross"
+)
 QUESTIONS_PER_IMAGE = 12
 MODEL_NAME = "t2ieval-real-size"
 
@@ -70,6 +72,7 @@ def sync(device: str) -> None:
 
 
 # ---- inputs ------------------------------------------------------------------------------------
+
 
 def make_images(folder: Path, n: int, size: int = 512, seed: int = 0) -> list[Path]:
     """``n`` scene images of generated shapes (the synthetic renderer), saved as PNG files."""
@@ -96,8 +99,15 @@ def write_manifest(folder: Path, images: list[Path], n_pairs: int) -> Path:
 
 # ---- the model ---------------------------------------------------------------------------------
 
-def build_model(work: Path, checkpoints: dict[str, Path], clip_arch: str, kind: str,
-                images: list[Path], device: str) -> dict[str, Path]:
+
+def build_model(
+    work: Path,
+    checkpoints: dict[str, Path],
+    clip_arch: str,
+    kind: str,
+    images: list[Path],
+    device: str,
+) -> dict[str, Path]:
     """The composite model's artifacts for one VQA ``kind`` (see the module docstring)."""
     from t2ieval.clip.model import create_clip, save_clip
     from t2ieval.entropy.spec import DEFAULT_ENTROPY_SPECS
@@ -116,21 +126,40 @@ def build_model(work: Path, checkpoints: dict[str, Path], clip_arch: str, kind: 
     quality_dir = art / "quality"
     if not quality_dir.is_dir():
         families = ("entropy", "nss", "handcrafted")
-        feats = np.vstack([image_feature_vector(load_image(str(p)), families,
-                                                DEFAULT_ENTROPY_SPECS) for p in images])
+        feats = np.vstack(
+            [
+                image_feature_vector(load_image(str(p)), families, DEFAULT_ENTROPY_SPECS)
+                for p in images
+            ]
+        )
         assert feats.shape[1] == len(feature_names(families, DEFAULT_ENTROPY_SPECS))
         n = len(images) // 2
         rng = np.random.default_rng(0)
-        model = fit_quality_model(feats[:n], feats[n:2 * n], rng.integers(1, 3, n),
-                                  [f"prompt {i}" for i in range(n)], families=families,
-                                  c_grid=[1.0])
+        model = fit_quality_model(
+            feats[:n],
+            feats[n : 2 * n],
+            rng.integers(1, 3, n),
+            [f"prompt {i}" for i in range(n)],
+            families=families,
+            c_grid=[1.0],
+        )
         model.save(quality_dir)
     vqa_dir = art / "vqa"
     if not (vqa_dir / "model.safetensors").is_file():
-        train_stage(pd.DataFrame(columns=["image", "pair_id", "split", "prompt", "slot"]), None,
-                    enabled=True, model=str(checkpoints[kind]), kind=kind, device=device,
-                    settings=TrainSettings(), seed=0, train_embedded=False,
-                    max_questions=QUESTIONS_PER_IMAGE, out_dir=vqa_dir, load=load_image)
+        train_stage(
+            pd.DataFrame(columns=["image", "pair_id", "split", "prompt", "slot"]),
+            None,
+            enabled=True,
+            model=str(checkpoints[kind]),
+            kind=kind,
+            device=device,
+            settings=TrainSettings(),
+            seed=0,
+            train_embedded=False,
+            max_questions=QUESTIONS_PER_IMAGE,
+            out_dir=vqa_dir,
+            load=load_image,
+        )
     fusion = art / "fusion" / "weights.json"
     if not fusion.is_file():
         fusion.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +185,7 @@ def register(artifacts: dict[str, Path], tracking_uri: str, example_images: list
 
 
 # ---- served ------------------------------------------------------------------------------------
+
 
 def process_tree(pid: int) -> list[int]:
     """``pid`` and its descendants (from /proc)."""
@@ -186,8 +216,15 @@ def served(model_uri: str, tracking_uri: str, images: list[Path], requests: int)
     from t2ieval.images import encode_image_base64
     from t2ieval.serving.server import ModelServer, split_body
 
-    body = split_body([{"prompt": PROMPT, "image_1": encode_image_base64(images[0]),
-                        "image_2": encode_image_base64(images[1])}])
+    body = split_body(
+        [
+            {
+                "prompt": PROMPT,
+                "image_1": encode_image_base64(images[0]),
+                "image_2": encode_image_base64(images[1]),
+            }
+        ]
+    )
     t0 = time.perf_counter()
     with ModelServer(model_uri, tracking_uri=tracking_uri, startup_timeout=600) as server:
         ready = time.perf_counter() - t0
@@ -204,15 +241,23 @@ def served(model_uri: str, tracking_uri: str, images: list[Path], requests: int)
                 raise RuntimeError(f"HTTP {response.status}: {response.message[:2000]}")
         largest, total = peak_rss_mb(process_tree(server.proc.pid))
     lat = np.asarray(latencies) * 1000.0
-    return {"ready_s": ready, "p50_ms": float(np.median(lat)),
-            "p95_ms": float(np.percentile(lat, 95)), "requests": requests,
-            "peak_rss_mb": largest, "peak_rss_sum_mb": total, "row": row}
+    return {
+        "ready_s": ready,
+        "p50_ms": float(np.median(lat)),
+        "p95_ms": float(np.percentile(lat, 95)),
+        "requests": requests,
+        "peak_rss_mb": largest,
+        "peak_rss_sum_mb": total,
+        "row": row,
+    }
 
 
 # ---- Python API --------------------------------------------------------------------------------
 
-def api(artifacts: dict[str, Path], images: list[Path], n_pairs: int, device: str,
-        repeats: int) -> dict:
+
+def api(
+    artifacts: dict[str, Path], images: list[Path], n_pairs: int, device: str, repeats: int
+) -> dict:
     """Pairs/s of :meth:`CompositeScorer.score_pairs`, and one pair's time per branch."""
     from t2ieval.images import load_image
     from t2ieval.scoring import CompositeScorer
@@ -232,9 +277,11 @@ def api(artifacts: dict[str, Path], images: list[Path], n_pairs: int, device: st
     split: dict[str, list[float]] = {"clip": [], "quality": [], "vqa": []}
     n_questions = 0
     for _ in range(repeats):
-        for name, fn in (("clip", lambda: scorer.clip.score([PROMPT] * 2, pair)),
-                         ("quality", lambda: scorer.ce.score(pair)),
-                         ("vqa", lambda: scorer.vqa.score_images([PROMPT] * 2, pair))):
+        for name, fn in (
+            ("clip", lambda: scorer.clip.score([PROMPT] * 2, pair)),
+            ("quality", lambda: scorer.ce.score(pair)),
+            ("vqa", lambda: scorer.vqa.score_images([PROMPT] * 2, pair)),
+        ):
             sync(device)
             t = time.perf_counter()
             result = fn()
@@ -242,22 +289,42 @@ def api(artifacts: dict[str, Path], images: list[Path], n_pairs: int, device: st
             split[name].append((time.perf_counter() - t) * 1000.0)
             if name == "vqa":
                 n_questions = len(result[1])
-    return {"pairs": n_pairs, "pairs_per_s": n_pairs / elapsed,
-            "split_ms": {k: statistics.median(v) for k, v in split.items()},
-            "questions_per_pair": n_questions}
+    return {
+        "pairs": n_pairs,
+        "pairs_per_s": n_pairs / elapsed,
+        "split_ms": {k: statistics.median(v) for k, v in split.items()},
+        "questions_per_pair": n_questions,
+    }
 
 
 # ---- Spark -------------------------------------------------------------------------------------
 
+
 def spark(model_uri: str, tracking_uri: str, manifest: Path, n_pairs: int, out: Path) -> dict:
     """``t2ieval score-batch --master local[2]``: pairs/s of the whole command."""
     cli = Path(sys.executable).parent / "t2ieval"
-    cmd = ([str(cli)] if cli.exists() else [sys.executable, "-c",
-                                            "from t2ieval.cli import app; app()"])
-    cmd += ["score-batch", "--manifest", str(manifest), "--model", model_uri, "--out", str(out),
-            "--master", "local[2]", "--overwrite", "--batch-size", "8"]
-    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri,
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    cmd = (
+        [str(cli)] if cli.exists() else [sys.executable, "-c", "from t2ieval.cli import app; app()"]
+    )
+    cmd += [
+        "score-batch",
+        "--manifest",
+        str(manifest),
+        "--model",
+        model_uri,
+        "--out",
+        str(out),
+        "--master",
+        "local[2]",
+        "--overwrite",
+        "--batch-size",
+        "8",
+    ]
+    env = dict(
+        os.environ,
+        MLFLOW_TRACKING_URI=tracking_uri,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
@@ -269,6 +336,7 @@ def spark(model_uri: str, tracking_uri: str, manifest: Path, n_pairs: int, out: 
 
 
 # ---- the floor ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Floor:
@@ -284,8 +352,15 @@ class Floor:
         return self.clip_ms + self.vqa_ms
 
 
-def floor(kind: str, checkpoints: dict[str, Path], clip_arch: str, images: list[Path],
-          questions: list[str], device: str, repeats: int) -> Floor:
+def floor(
+    kind: str,
+    checkpoints: dict[str, Path],
+    clip_arch: str,
+    images: list[Path],
+    questions: list[str],
+    device: str,
+    repeats: int,
+) -> Floor:
     """Time a straightforward implementation's forward passes for one pair (median of repeats)."""
     import open_clip
 
@@ -295,7 +370,8 @@ def floor(kind: str, checkpoints: dict[str, Path], clip_arch: str, images: list[
     register_configs()
     pair = [load_image(str(p)) for p in images[:2]]
     clip, _, preprocess = open_clip.create_model_and_transforms(
-        clip_arch, pretrained=str(checkpoints["clip"]), device=device)
+        clip_arch, pretrained=str(checkpoints["clip"]), device=device
+    )
     clip.eval()
     tokenizer = open_clip.get_tokenizer(clip_arch)
     results = []
@@ -342,6 +418,7 @@ def _floor_vqa(kind: str, folder: Path, device: str):
             logits = model(**enc).logits
             torch.sigmoid(logits[0, yes]).item()
             return 0.0
+
         return run
 
     from transformers import BlipForQuestionAnswering, BlipProcessor
@@ -355,8 +432,9 @@ def _floor_vqa(kind: str, folder: Path, device: str):
     spelled = [[bos, *tok(w, add_special_tokens=False)["input_ids"], sep] for w in ("yes", "no")]
     width = max(len(a) for a in spelled)
     answers = torch.tensor([a + [pad] * (width - len(a)) for a in spelled], device=device)
-    answer_mask = torch.tensor([[1] * len(a) + [0] * (width - len(a)) for a in spelled],
-                               device=device)
+    answer_mask = torch.tensor(
+        [[1] * len(a) + [0] * (width - len(a)) for a in spelled], device=device
+    )
 
     def run(img: Image.Image, question: str) -> float:
         enc = processor(images=img, text=question, return_tensors="pt").to(device)
@@ -366,25 +444,40 @@ def _floor_vqa(kind: str, folder: Path, device: str):
         sync(device)
         image_ms = (time.perf_counter() - t) * 1000.0
         image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
-        q = model.text_encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                               encoder_hidden_states=image_embeds,
-                               encoder_attention_mask=image_mask)[0]
-        logits = model.text_decoder(input_ids=answers, attention_mask=answer_mask,
-                                    encoder_hidden_states=q.expand(2, -1, -1),
-                                    encoder_attention_mask=enc["attention_mask"].expand(2, -1),
-                                    return_logits=True)  # [2, T-1, V]: "yes" and "no" scored
+        q = model.text_encoder(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=image_mask,
+        )[0]
+        logits = model.text_decoder(
+            input_ids=answers,
+            attention_mask=answer_mask,
+            encoder_hidden_states=q.expand(2, -1, -1),
+            encoder_attention_mask=enc["attention_mask"].expand(2, -1),
+            return_logits=True,
+        )  # [2, T-1, V]: "yes" and "no" scored
         logp = torch.log_softmax(logits.float(), dim=-1)
         token_ll = logp.gather(-1, answers[:, 1:].unsqueeze(-1)).squeeze(-1)
         ll = (token_ll * answer_mask[:, 1:]).sum(-1)
         torch.sigmoid(ll[0] - ll[1]).item()
         return image_ms
+
     return run
 
 
 # ---- main --------------------------------------------------------------------------------------
 
-def run_kind(kind: str, args: argparse.Namespace, work: Path, checkpoints: dict[str, Path],
-             clip_arch: str, images: list[Path], device: str) -> dict:
+
+def run_kind(
+    kind: str,
+    args: argparse.Namespace,
+    work: Path,
+    checkpoints: dict[str, Path],
+    clip_arch: str,
+    images: list[Path],
+    device: str,
+) -> dict:
     """Every measurement of one VQA kind."""
     artifacts = build_model(work, checkpoints, clip_arch, kind, images, device)
     uri = f"sqlite:///{work / kind / 'mlflow.db'}"
@@ -402,17 +495,16 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path, checkpoints: dict[
         print(f"[{kind}] Spark score-batch on {args.spark_pairs} pairs ...", flush=True)
         ensure_java()
         manifest = write_manifest(work / kind, images, args.spark_pairs)
-        result["spark"] = spark(model_uri, uri, manifest, args.spark_pairs,
-                                work / kind / "scored.parquet")
+        result["spark"] = spark(
+            model_uri, uri, manifest, args.spark_pairs, work / kind / "scored.parquet"
+        )
         print(f"[{kind}] Spark: {_brief(result['spark'])}", flush=True)
     print(f"[{kind}] the floor ...", flush=True)
     from t2ieval.vqa.parse import parse_prompts
     from t2ieval.vqa.questions import make_questions
 
-    questions = [q.text for q in make_questions(parse_prompts([PROMPT])[0],
-                                                QUESTIONS_PER_IMAGE)]
-    result["floor"] = floor(kind, checkpoints, clip_arch, images, questions, device,
-                            args.repeats)
+    questions = [q.text for q in make_questions(parse_prompts([PROMPT])[0], QUESTIONS_PER_IMAGE)]
+    result["floor"] = floor(kind, checkpoints, clip_arch, images, questions, device, args.repeats)
     result["questions_per_image"] = len(questions)
     print(f"[{kind}] floor: {_brief(result['floor'].__dict__)}", flush=True)
     return result
@@ -420,51 +512,72 @@ def run_kind(kind: str, args: argparse.Namespace, work: Path, checkpoints: dict[
 
 def _brief(values: dict) -> str:
     """A one-line view of a result, lists and rows left out (progress output)."""
-    return ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in values.items() if not isinstance(v, (list, dict)))
+    return ", ".join(
+        f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in values.items()
+        if not isinstance(v, (list, dict))
+    )
 
 
 def print_table(results: list[dict], device: str, args: argparse.Namespace) -> None:
     """The summary table and, per kind, what the served p50 is made of."""
     threads = torch.get_num_threads()
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.node()}; "
-          f"{os.cpu_count()} CPUs, torch threads {threads}; device {device}; size {args.size}; "
-          f"{QUESTIONS_PER_IMAGE} questions per image")
-    head = (f"{'kind':5s} {'p50 ms':>8s} {'p95 ms':>8s} {'floor ms':>9s} {'served/floor':>12s} "
-            f"{'API pairs/s':>11s} {'Spark pairs/s':>13s} {'peak RSS MiB':>12s}")
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.node()}; "
+        f"{os.cpu_count()} CPUs, torch threads {threads}; device {device}; size {args.size}; "
+        f"{QUESTIONS_PER_IMAGE} questions per image"
+    )
+    head = (
+        f"{'kind':5s} {'p50 ms':>8s} {'p95 ms':>8s} {'floor ms':>9s} {'served/floor':>12s} "
+        f"{'API pairs/s':>11s} {'Spark pairs/s':>13s} {'peak RSS MiB':>12s}"
+    )
     print(head)
     for r in results:
         s, f = r["served"], r["floor"]
         sp = f"{r['spark']['pairs_per_s']:13.3f}" if "spark" in r else f"{'-':>13s}"
-        print(f"{r['kind']:5s} {s['p50_ms']:8.0f} {s['p95_ms']:8.0f} {f.total_ms:9.0f} "
-              f"{s['p50_ms'] / f.total_ms:12.2f} {r['api']['pairs_per_s']:11.3f} {sp} "
-              f"{s['peak_rss_mb']:12.0f}")
+        print(
+            f"{r['kind']:5s} {s['p50_ms']:8.0f} {s['p95_ms']:8.0f} {f.total_ms:9.0f} "
+            f"{s['p50_ms'] / f.total_ms:12.2f} {r['api']['pairs_per_s']:11.3f} {sp} "
+            f"{s['peak_rss_mb']:12.0f}"
+        )
     for r in results:
         s, f, a = r["served"], r["floor"], r["api"]["split_ms"]
         branches = a["clip"] + a["quality"] + a["vqa"]
-        print(f"{r['kind']}: served p50 {s['p50_ms']:.0f} ms = CLIP {a['clip']:.0f} + quality "
-              f"features {a['quality']:.0f} + VQA {a['vqa']:.0f} ({r['api']['questions_per_pair']}"
-              f" questions) + HTTP/decoding/rest {s['p50_ms'] - branches:.0f}; floor "
-              f"{f.total_ms:.0f} ms = CLIP {f.clip_ms:.0f} + VQA {f.vqa_ms:.0f} "
-              f"({len(f.per_question_ms)} (image, question) passes, median "
-              f"{statistics.median(f.per_question_ms):.0f} ms"
-              + (f", of which the image encoder {f.vqa_image_ms:.0f} ms" if f.vqa_image_ms else "")
-              + f"); server ready in {s['ready_s']:.0f} s"
-              + (f"; Spark wall {r['spark']['wall_s']:.0f} s for {r['spark']['pairs']} pairs"
-                 if "spark" in r else ""))
+        print(
+            f"{r['kind']}: served p50 {s['p50_ms']:.0f} ms = CLIP {a['clip']:.0f} + quality "
+            f"features {a['quality']:.0f} + VQA {a['vqa']:.0f} ({r['api']['questions_per_pair']}"
+            f" questions) + HTTP/decoding/rest {s['p50_ms'] - branches:.0f}; floor "
+            f"{f.total_ms:.0f} ms = CLIP {f.clip_ms:.0f} + VQA {f.vqa_ms:.0f} "
+            f"({len(f.per_question_ms)} (image, question) passes, median "
+            f"{statistics.median(f.per_question_ms):.0f} ms"
+            + (f", of which the image encoder {f.vqa_image_ms:.0f} ms" if f.vqa_image_ms else "")
+            + f"); server ready in {s['ready_s']:.0f} s"
+            + (
+                f"; Spark wall {r['spark']['wall_s']:.0f} s for {r['spark']['pairs']} pairs"
+                if "spark" in r
+                else ""
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoints", default=None,
-                        help="folder of `python tests/checkpoints.py DIR` (default: write them)")
+    parser.add_argument(
+        "--checkpoints",
+        default=None,
+        help="folder of `python tests/checkpoints.py DIR` (default: write them)",
+    )
     parser.add_argument("--size", choices=("real", "tiny"), default="real")
     parser.add_argument("--kinds", default="vilt,blip")
     parser.add_argument("--requests", type=int, default=10, help="served one-pair requests")
     parser.add_argument("--api-pairs", type=int, default=4)
     parser.add_argument("--spark-pairs", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="repeats of the floor and of the per-branch split (median)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="repeats of the floor and of the per-branch split (median)",
+    )
     parser.add_argument("--no-spark", action="store_true")
     parser.add_argument("--work", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -478,20 +591,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.checkpoints:
             folder = Path(args.checkpoints)
-            checkpoints = {"clip": folder / "clip" / OPEN_CLIP_FILE, "vilt": folder / "vilt",
-                           "blip": folder / "blip"}
+            checkpoints = {
+                "clip": folder / "clip" / OPEN_CLIP_FILE,
+                "vilt": folder / "vilt",
+                "blip": folder / "blip",
+            }
         else:
             print(f"writing {args.size} checkpoints into {work / 'checkpoints'} ...", flush=True)
             checkpoints = write_all(work / "checkpoints", size=args.size)
         clip_arch = CLIP_ARCHITECTURES[args.size]
         images = make_images(work / "images", max(4, 2 * max(args.api_pairs, args.spark_pairs)))
-        results = [run_kind(kind, args, work, checkpoints, clip_arch, images, device)
-                   for kind in args.kinds.split(",")]
+        results = [
+            run_kind(kind, args, work, checkpoints, clip_arch, images, device)
+            for kind in args.kinds.split(",")
+        ]
         print_table(results, device, args)
         if args.json:
-            Path(args.json).write_text(json.dumps(
-                [{**r, "floor": {**r["floor"].__dict__, "total_ms": r["floor"].total_ms}}
-                 for r in results], indent=2, default=str))
+            Path(args.json).write_text(
+                json.dumps(
+                    [
+                        {**r, "floor": {**r["floor"].__dict__, "total_ms": r["floor"].total_ms}}
+                        for r in results
+                    ],
+                    indent=2,
+                    default=str,
+                )
+            )
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

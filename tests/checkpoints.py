@@ -38,10 +38,12 @@ CLIP_ARCHITECTURES = {"real": "ViT-B-32", "tiny": "t2i-micro"}
 #: the file name open_clip's published Hugging Face checkpoints use for safetensors weights
 OPEN_CLIP_FILE = "open_clip_model.safetensors"
 
-WORDS = ("a an the is are there any can you find of to left right above below on in red blue "
-         "green yellow orange purple white black circle circles square squares star stars "
-         "triangle heart cross one two three four sketch photo cat dog car person drawing "
-         "placed next under over yes no").split()
+WORDS = (
+    "a an the is are there any can you find of to left right above below on in red blue "
+    "green yellow orange purple white black circle circles square squares star stars "
+    "triangle heart cross one two three four sketch photo cat dog car person drawing "
+    "placed next under over yes no"
+).split()
 
 
 def bert_tokenizer(vocab_size: int):
@@ -187,15 +189,19 @@ def write_open_clip(path: str | Path, size: str = "real", seed: int = 0) -> Path
 def write_all(out_dir: str | Path, size: str = "real", seed: int = 0) -> dict[str, Path]:
     """``out_dir/clip/<OPEN_CLIP_FILE>``, ``out_dir/vilt/`` and ``out_dir/blip/``."""
     out = Path(out_dir)
-    return {"clip": write_open_clip(out / "clip" / OPEN_CLIP_FILE, size=size, seed=seed),
-            "vilt": write_vilt(out / "vilt", size=size, seed=seed),
-            "blip": write_blip(out / "blip", size=size, seed=seed)}
+    return {
+        "clip": write_open_clip(out / "clip" / OPEN_CLIP_FILE, size=size, seed=seed),
+        "vilt": write_vilt(out / "vilt", size=size, seed=seed),
+        "blip": write_blip(out / "blip", size=size, seed=seed),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python tests/checkpoints.py OUT_DIR [--size real|tiny] [--seed N]``."""
-    parser = argparse.ArgumentParser(description="Write random-weight open_clip, ViLT and BLIP "
-                                     "VQA checkpoints in their real file layouts.")
+    parser = argparse.ArgumentParser(
+        description="Write random-weight open_clip, ViLT and BLIP "
+        "VQA checkpoints in their real file layouts."
+    )
     parser.add_argument("out_dir")
     parser.add_argument("--size", choices=("real", "tiny"), default="real")
     parser.add_argument("--seed", type=int, default=0)

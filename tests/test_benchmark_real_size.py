@@ -34,8 +34,9 @@ def test_floor_runs_one_plain_pass_per_image_and_question(kind, tiny_checkpoints
     bench = _bench()
     images = bench.make_images(tmp_path, 2, size=96)
     questions = ["Can you find any circle?", "Is the circle red?", "Is the square blue?"]
-    floor = bench.floor(kind, tiny_checkpoints, CLIP_ARCHITECTURES["tiny"], images, questions,
-                        "cpu", repeats=1)
+    floor = bench.floor(
+        kind, tiny_checkpoints, CLIP_ARCHITECTURES["tiny"], images, questions, "cpu", repeats=1
+    )
     assert len(floor.per_question_ms) == 2 * len(questions)  # two images, every question each
     assert all(ms > 0 for ms in floor.per_question_ms)
     assert floor.clip_ms > 0
@@ -59,9 +60,29 @@ def test_whole_run_serves_batches_and_prints_the_table(tiny_checkpoints, tmp_pat
     bench = _bench()
     folder = next(iter(tiny_checkpoints.values())).parents[1]
     out = tmp_path / "results.json"
-    assert bench.main(["--checkpoints", str(folder), "--size", "tiny", "--kinds", "blip",
-                       "--requests", "2", "--api-pairs", "1", "--spark-pairs", "1",
-                       "--work", str(tmp_path / "work"), "--json", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--checkpoints",
+                str(folder),
+                "--size",
+                "tiny",
+                "--kinds",
+                "blip",
+                "--requests",
+                "2",
+                "--api-pairs",
+                "1",
+                "--spark-pairs",
+                "1",
+                "--work",
+                str(tmp_path / "work"),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "served/floor" in printed and "blip: served p50" in printed
     (result,) = json.loads(out.read_text())

@@ -24,8 +24,13 @@ def _assert_loads_exact_weights(file: Path, architecture: str) -> None:
     bundle = create_clip(architecture, pretrained=str(file))
     loaded = bundle.model.clip.state_dict()
     assert set(saved) == set(loaded)
-    for key in ("visual.conv1.weight", "token_embedding.weight", "visual.proj", "text_projection",
-                "logit_scale"):
+    for key in (
+        "visual.conv1.weight",
+        "token_embedding.weight",
+        "visual.proj",
+        "text_projection",
+        "logit_scale",
+    ):
         assert torch.equal(loaded[key], saved[key]), key
     assert bundle.pretrained == str(file) and bundle.architecture == architecture
     # a second random model of the same architecture differs: the equality above is the load

@@ -39,23 +39,39 @@ def real_project(tmp_path_factory):
     # split: that needs ~20 validation pairs. Each pair is listed 4 times (new pair ids, same
     # images and prompt): the VQA, CLIP and quality work stays that of 14 pairs' distinct images
     rows = pd.read_csv(manifest)
-    rows = pd.concat([rows.assign(pair_id=rows["pair_id"].astype(str) + f"-{k}")
-                      for k in range(4)], ignore_index=True)
+    rows = pd.concat(
+        [rows.assign(pair_id=rows["pair_id"].astype(str) + f"-{k}") for k in range(4)],
+        ignore_index=True,
+    )
     rows.to_csv(manifest, index=False)
     checkpoints = root / "checkpoints"
     clip = write_open_clip(checkpoints / "clip" / OPEN_CLIP_FILE, size="real")
     vilt = write_vilt(checkpoints / "vilt", size="real")
     project = copy_project(root / "project")
-    write_params(project, {
-        **TINY_PARAMS,
-        "data": {"source": "manifest", "manifest": str(manifest)},
-        "finetune_clip": {"model": CLIP_ARCHITECTURES["real"], "pretrained": str(clip),
-                          "train": "heads", "epochs": 1, "batch_size": 8, "lr": 1e-3},
-        "vqa": {"model": str(vilt), "kind": "auto", "train_embedded": False,
-                "max_questions_per_image": 1, "infer_batch_size": 16},
-        "split": {"train": 0.35, "val": 0.45, "test": 0.2},
-        "fuse": {"mode": "fixed", "cv_folds": 2},
-    })
+    write_params(
+        project,
+        {
+            **TINY_PARAMS,
+            "data": {"source": "manifest", "manifest": str(manifest)},
+            "finetune_clip": {
+                "model": CLIP_ARCHITECTURES["real"],
+                "pretrained": str(clip),
+                "train": "heads",
+                "epochs": 1,
+                "batch_size": 8,
+                "lr": 1e-3,
+            },
+            "vqa": {
+                "model": str(vilt),
+                "kind": "auto",
+                "train_embedded": False,
+                "max_questions_per_image": 1,
+                "infer_batch_size": 16,
+            },
+            "split": {"train": 0.35, "val": 0.45, "test": 0.2},
+            "fuse": {"mode": "fixed", "cv_folds": 2},
+        },
+    )
     run(["git", "init", "-q"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "real-size checkpoints"], project)
@@ -72,11 +88,14 @@ def _serve_one_pair(project, manifest) -> dict:
     import pandas as pd
 
     first = pd.read_csv(manifest).iloc[4]
-    b64 = [base64.b64encode((manifest.parent / first[c]).read_bytes()).decode()
-           for c in ("image_1", "image_2")]
+    b64 = [
+        base64.b64encode((manifest.parent / first[c]).read_bytes()).decode()
+        for c in ("image_1", "image_2")
+    ]
     body = split_body([{"prompt": first["prompt"], "image_1": b64[0], "image_2": b64[1]}])
-    with ModelServer(MODEL_URI, tracking_uri=f"sqlite:///{project / 'mlflow.db'}",
-                     startup_timeout=300) as server:
+    with ModelServer(
+        MODEL_URI, tracking_uri=f"sqlite:///{project / 'mlflow.db'}", startup_timeout=300
+    ) as server:
         response = server.invoke(body)
     assert response.status == 200, response.message[:2000]
     rows = response.body["predictions"]
@@ -86,8 +105,16 @@ def _serve_one_pair(project, manifest) -> dict:
 
 def _assert_scored(row: dict) -> None:
     assert row["branches"] == "clip,ce,d"
-    for key in ("score_1", "score_2", "clip_score_1", "clip_score_2", "ce_score_1", "ce_score_2",
-                "d_score_1", "d_score_2"):
+    for key in (
+        "score_1",
+        "score_2",
+        "clip_score_1",
+        "clip_score_2",
+        "ce_score_1",
+        "ce_score_2",
+        "d_score_1",
+        "d_score_2",
+    ):
         assert row[key] is not None and math.isfinite(row[key]), key
     for key in ("d_score_1", "d_score_2"):  # mean P(yes) of the image's answered questions
         assert 0.0 <= row[key] <= 1.0, key
@@ -99,8 +126,10 @@ def _assert_scored(row: dict) -> None:
 def test_vit_b_32_with_real_size_vilt_runs_registers_and_serves(real_project):
     project, _, manifest = real_project
     clip = _metrics(project, "finetune_clip")
-    assert json.loads((project / "models/clip/t2ieval_clip.json").read_text())[
-        "architecture"] == "ViT-B-32"
+    assert (
+        json.loads((project / "models/clip/t2ieval_clip.json").read_text())["architecture"]
+        == "ViT-B-32"
+    )
     assert clip  # the stage wrote its metrics
     trained = _metrics(project, "train_vqa")
     assert trained["kind"] == "vilt" and trained["trained"] is False
