@@ -1,5 +1,5 @@
 """``benchmarks/real_size.py`` on tiny checkpoints: the floor of both VQA kinds (fast) and one
-whole run -- model built and registered, served over HTTP, Python API, Spark, table (slow)."""
+whole run -- model built and registered, served over HTTP, Python API, table (slow; Spark off)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,7 @@ def test_whole_run_serves_batches_and_prints_the_table(tiny_checkpoints, tmp_pat
                 "2",
                 "--api-pairs",
                 "1",
-                "--spark-pairs",
-                "1",
+                "--no-spark",  # Spark's score-batch has its own tests; this one keeps CI short
                 "--work",
                 str(tmp_path / "work"),
                 "--json",
@@ -92,5 +91,5 @@ def test_whole_run_serves_batches_and_prints_the_table(tiny_checkpoints, tmp_pat
     row = served["row"]
     assert row["branches"] == "clip,ce,d" and 0 <= row["p_1_over_2"] <= 1
     assert result["api"]["questions_per_pair"] == 24 and result["api"]["pairs_per_s"] > 0
-    assert result["spark"]["pairs"] == 1 and result["spark"]["pairs_per_s"] > 0
+    assert "spark" not in result
     assert result["questions_per_image"] == 12 and result["floor"]["total_ms"] > 0
