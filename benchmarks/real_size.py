@@ -173,14 +173,15 @@ def register(artifacts: dict[str, Path], tracking_uri: str, example_images: list
     from mlflow import MlflowClient
 
     from t2ieval.serving.package import input_example, log_composite_model
+    from t2ieval.tracking import using_tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment("real-size-benchmark")
-    with mlflow.start_run():
-        info = log_composite_model(artifacts, input_example(PROMPT, *example_images[:2]))
-    version = mlflow.register_model(info.model_uri, MODEL_NAME)
-    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version.version)
+    # the block puts MLflow's URIs back: run in-process (the test), the caller's store is kept
+    with using_tracking_uri(tracking_uri):
+        mlflow.set_experiment("real-size-benchmark")
+        with mlflow.start_run():
+            info = log_composite_model(artifacts, input_example(PROMPT, *example_images[:2]))
+        version = mlflow.register_model(info.model_uri, MODEL_NAME)
+        MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version.version)
     return f"models:/{MODEL_NAME}@champion"
 
 
