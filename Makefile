@@ -12,7 +12,8 @@ CONSTRAINTS := requirements/constraints.txt
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
 # how the lock files are resolved (`make lock`): the platform this project is built on
 UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --generate-hashes --no-header \
-	--python-version 3.11 --python-platform x86_64-manylinux_2_28 -c $(CONSTRAINTS)
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 --annotation-style line \
+	-c $(CONSTRAINTS)
 
 .PHONY: install lock repro test lint format seeds bench serve clean leaderboard
 
