@@ -20,6 +20,22 @@ from t2ieval.fusion import FusionWeights
 
 log = logging.getLogger(__name__)
 
+#: the columns of :meth:`CompositeScorer.score_pairs`, in order: the served model's output, the
+#: CLI's and Spark's
+PAIR_COLUMNS = (
+    "score_1",
+    "score_2",
+    "preferred",
+    "p_1_over_2",
+    "clip_score_1",
+    "clip_score_2",
+    "ce_score_1",
+    "ce_score_2",
+    "d_score_1",
+    "d_score_2",
+    "branches",
+)
+
 #: artifact keys of a packaged model and their places in a pipeline root (``paths`` owns them)
 ARTIFACT_DIRS: dict[str, str] = {
     "clip": paths.CLIP_MODEL_DIR.as_posix(),
@@ -179,18 +195,4 @@ class CompositeScorer:
         out["preferred"] = np.where(np.isnan(s2), 0, np.where(s2 > s1, 2, 1)).astype(int)
         out["p_1_over_2"] = self.fusion.probability(s1, s2)
         out["branches"] = self.branches
-        return out[
-            [
-                "score_1",
-                "score_2",
-                "preferred",
-                "p_1_over_2",
-                "clip_score_1",
-                "clip_score_2",
-                "ce_score_1",
-                "ce_score_2",
-                "d_score_1",
-                "d_score_2",
-                "branches",
-            ]
-        ]
+        return out[list(PAIR_COLUMNS)]

@@ -21,23 +21,12 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from t2ieval.data.manifest import is_missing
 from t2ieval.images import DEFAULT_MAX_PIXELS, ImageError, decode_base64_image
+from t2ieval.scoring import PAIR_COLUMNS
 
 log = logging.getLogger(__name__)
 
 INPUT_COLUMNS = ("prompt", "image_1", "image_2")
-OUTPUT_COLUMNS = (
-    "score_1",
-    "score_2",
-    "preferred",
-    "p_1_over_2",
-    "clip_score_1",
-    "clip_score_2",
-    "ce_score_1",
-    "ce_score_2",
-    "d_score_1",
-    "d_score_2",
-    "branches",
-)
+OUTPUT_COLUMNS = PAIR_COLUMNS  # the scorer owns the list
 MAX_ROWS = 1024
 
 
