@@ -8,8 +8,13 @@ A pipeline stage calls :func:`configure_process` first thing, so that its output
   over 2, so the thread count is part of the result.
 * **CPU kernels**: with ``base.cpu_isa: avx2`` (the default) torch's own kernels, oneDNN and MKL
   are capped at AVX2 and MKL runs in its conditional-numerical-reproducibility mode, so a machine
-  with AVX-512 computes the same bytes as one without. ``native`` lets every library pick the
-  fastest kernels of this CPU (results then depend on the CPU model).
+  with AVX-512 computes the same bytes as one without. NumPy's dispatched loops (its ``exp`` and
+  ``log``, among others) and OpenBLAS (NumPy's and SciPy's, so scikit-learn's) are capped too, but
+  they choose their kernels once, when they are loaded: :func:`pin_load_time_kernels` restarts the
+  stage's interpreter with their variables set when they loaded with AVX-512 kernels (measured
+  here: the NSS features differed in their last digits between an AVX-512 and an AVX2 machine).
+  ``native`` lets every library pick the fastest kernels of this CPU (results then depend on the
+  CPU model).
 * **determinism**: ``torch.use_deterministic_algorithms(True)`` (an op without a deterministic
   implementation raises instead of silently varying) and seeds for Python, NumPy and torch.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 from typing import Any
 
 import numpy as np
@@ -35,6 +41,11 @@ ISA_ENV: dict[str, dict[str, str]] = {
     },
     "native": {},
 }
+
+#: NumPy's dispatch targets above AVX2 (``NPY_DISABLE_CPU_FEATURES`` turns found ones off)
+NUMPY_ABOVE_AVX2 = ("X86_V4", "AVX512_SKX", "AVX512_CLX", "AVX512_CNL", "AVX512_ICL", "AVX512_SPR")
+#: the OpenBLAS core type of ``base.cpu_isa: avx2`` (its AVX2 kernels, on any AVX2 CPU)
+OPENBLAS_AVX2_CORE = "Haswell"
 
 _thread_limits: Any = None  # keeps threadpoolctl's limits alive for the life of the process
 
@@ -86,6 +97,42 @@ def set_cpu_isa(cpu_isa: str) -> None:
         )
 
 
+def load_time_env(cpu_isa: str) -> dict[str, str]:
+    """The variables NumPy and OpenBLAS must have found when they loaded, for ``cpu_isa``.
+
+    Only NumPy targets this machine has are named (NumPy rejects the others).
+    """
+    if cpu_isa != "avx2":
+        return {}
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    above = [f for f in NUMPY_ABOVE_AVX2 if f in __cpu_dispatch__ and __cpu_features__.get(f)]
+    env = {"OPENBLAS_CORETYPE": OPENBLAS_AVX2_CORE}
+    if above:
+        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(above)
+    return env
+
+
+def pin_load_time_kernels(cpu_isa: str) -> None:
+    """Restart this interpreter (same arguments) when NumPy or OpenBLAS loaded other kernels than
+    ``cpu_isa`` allows; a no-op when they already run the pinned ones.
+
+    They read their variables once, at import, and a stage script imports NumPy before it reads
+    ``params.yaml``; so the stage sets the variables and replaces itself with a fresh process
+    (``os.execv``: same PID, same arguments; about two seconds of imports again).
+    """
+    want = {k: v for k, v in load_time_env(cpu_isa).items() if k not in os.environ}
+    if not want:
+        return
+    log.info("restarting with %s (base.cpu_isa %s)", want, cpu_isa)
+    os.environ.update(want)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, list(sys.orig_argv))
+
+
 def set_threads(threads: int) -> None:
     """Use ``threads`` threads in torch and in the BLAS libraries of NumPy and SciPy."""
     global _thread_limits
@@ -99,7 +146,12 @@ def set_threads(threads: int) -> None:
 
 
 def configure_process(seed: int, threads: int, cpu_isa: str = "avx2") -> None:
-    """Everything a stage needs to compute the same bytes on every run: see the module doc."""
+    """Everything a stage needs to compute the same bytes on every run: see the module doc.
+
+    May restart the process first (:func:`pin_load_time_kernels`): call it first thing.
+    """
+    if cpu_isa in ISA_ENV:
+        pin_load_time_kernels(cpu_isa)
     set_cpu_isa(cpu_isa)
     set_threads(threads)
     seed_everything(seed)

@@ -42,6 +42,20 @@ def buffer(name: str, shape: tuple[int, ...], dtype: type | np.dtype = np.float6
     return arr[: nbytes // dtype.itemsize].reshape(shape)
 
 
+def sum_of_squares(v: np.ndarray) -> float:
+    """``sum(v * v)`` of a 1-D float64 array by NumPy's pairwise summation, the same bits on
+    every run.
+
+    Not ``np.dot``: BLAS splits a dot product over its own thread pool, and when two feature
+    threads call it at once the split (and so the last bits of the sum) depends on which thread
+    got the pool; measured here, two runs of ``quality_features`` differed in the last digit of
+    a few NSS features.
+    """
+    sq = buffer("sum_of_squares", v.shape)
+    np.multiply(v, v, out=sq)
+    return float(sq.sum())
+
+
 def clear() -> None:
     """Drop this thread's cached buffers."""
     if hasattr(_local, "cache"):

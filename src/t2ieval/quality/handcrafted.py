@@ -62,7 +62,7 @@ import numpy as np
 from PIL import Image
 
 from t2ieval.images import to_luminance
-from t2ieval.quality._workspace import buffer
+from t2ieval.quality._workspace import buffer, sum_of_squares
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def _mean_sd(x: np.ndarray) -> tuple[float, float]:
     n = v.size
     mean = float(v.sum()) / n
     v -= mean
-    return mean, math.sqrt(float(np.dot(v, v)) / n)
+    return mean, math.sqrt(sum_of_squares(v) / n)
 
 
 def laplacian_variance(lum: np.ndarray) -> float:

@@ -75,7 +75,7 @@ import numpy as np
 from scipy.ndimage import correlate1d
 from scipy.special import gammaln
 
-from t2ieval.quality._workspace import buffer
+from t2ieval.quality._workspace import buffer, sum_of_squares
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +271,8 @@ def aggd_fit(values: np.ndarray, total: int | None = None) -> tuple[float, float
     neg = buffer("nss.neg", v.shape)
     np.minimum(v, 0.0, out=neg)
     mask = buffer("nss.mask", v.shape, np.bool_)
-    sq_all = float(np.dot(v, v))
-    sq_neg = float(np.dot(neg, neg))
+    sq_all = sum_of_squares(v)
+    sq_neg = sum_of_squares(neg)
     sq_pos = sq_all - sq_neg
     abs_sum = float(v.sum()) - 2.0 * float(neg.sum())
     n_neg = int(np.count_nonzero(np.less(v, 0.0, out=mask)))

@@ -1,0 +1,66 @@
+"""The reproducible process state of a stage: NumPy's and OpenBLAS's kernels pinned at AVX2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from t2ieval.runtime import NUMPY_ABOVE_AVX2, OPENBLAS_AVX2_CORE
+
+PROBE = """
+import json
+from t2ieval.runtime import configure_process
+configure_process(0, 1, {isa!r})
+from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+from threadpoolctl import threadpool_info
+print(json.dumps({{
+    "numpy_above_avx2": sorted(
+        f for f in {above!r} if f in __cpu_dispatch__ and __cpu_features__.get(f)
+    ),
+    "openblas": sorted({{i.get("architecture") for i in threadpool_info()
+                        if i["internal_api"] == "openblas"}}),
+}}))
+"""
+
+
+def _probe(isa: str) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(isa=isa, above=NUMPY_ABOVE_AVX2)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_avx2_stage_runs_numpy_and_openblas_at_avx2_on_any_cpu():
+    # on an AVX-512 machine the process restarts itself with the kernels pinned; on an AVX2 one
+    # it already runs them: either way what a stage computes with NumPy and OpenBLAS is the same
+    state = _probe("avx2")
+    assert state["numpy_above_avx2"] == []
+    assert state["openblas"] == [OPENBLAS_AVX2_CORE]
+
+
+def test_native_leaves_the_kernels_to_the_machine():
+    machine = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from numpy._core._multiarray_umath import __cpu_dispatch__ as d, "
+            "__cpu_features__ as f; "
+            f"print(sorted(x for x in {NUMPY_ABOVE_AVX2!r} if x in d and f.get(x)))",
+        ],
+        env={k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert json.dumps(_probe("native")["numpy_above_avx2"]).replace('"', "'") == machine
