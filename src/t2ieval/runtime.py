@@ -11,8 +11,9 @@ A pipeline stage calls :func:`configure_process` first thing, so that its output
   with AVX-512 computes the same bytes as one without. NumPy's dispatched loops (its ``exp`` and
   ``log``, among others) and OpenBLAS (NumPy's and SciPy's, so scikit-learn's) are capped too, but
   they choose their kernels once, when they are loaded: :func:`pin_load_time_kernels` restarts the
-  stage's interpreter with their variables set when they loaded with AVX-512 kernels (measured
-  here: the NSS features differed in their last digits between an AVX-512 and an AVX2 machine).
+  stage's interpreter with their variables set when they loaded with AVX-512 kernels (measured:
+  on an AVX-512 machine the NSS features differed in their last digits from a lock written on
+  another machine, whose kernels are not known; with the pins they match).
   ``native`` lets every library pick the fastest kernels of this CPU (results then depend on the
   CPU model).
 * **determinism**: ``torch.use_deterministic_algorithms(True)`` (an op without a deterministic
@@ -119,7 +120,7 @@ def pin_load_time_kernels(cpu_isa: str) -> None:
 
     They read their variables once, at import, and a stage script imports NumPy before it reads
     ``params.yaml``; so the stage sets the variables and replaces itself with a fresh process
-    (``os.execv``: same PID, same arguments; about two seconds of imports again).
+    (``os.execv``: same PID, same arguments; measured ~4 s a stage, the imports again).
     """
     want = {k: v for k, v in load_time_env(cpu_isa).items() if k not in os.environ}
     if not want:

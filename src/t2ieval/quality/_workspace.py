@@ -46,10 +46,11 @@ def sum_of_squares(v: np.ndarray) -> float:
     """``sum(v * v)`` of a 1-D float64 array by NumPy's pairwise summation, the same bits on
     every run.
 
-    Not ``np.dot``: BLAS splits a dot product over its own thread pool, and when two feature
-    threads call it at once the split (and so the last bits of the sum) depends on which thread
-    got the pool; measured here, two runs of ``quality_features`` differed in the last digit of
-    a few NSS features.
+    Not ``np.dot``: BLAS may split a dot product over its own thread pool, which the feature
+    threads share, and its kernel is chosen by CPU. A precaution, not a measured failure: runs
+    of ``quality_features`` on one machine gave the same bytes; what differed (last digits of a
+    few NSS features) was this machine's output against a lock written on another machine, the
+    CPU-kernel difference :mod:`t2ieval.runtime` pins.
     """
     sq = buffer("sum_of_squares", v.shape)
     np.multiply(v, v, out=sq)
