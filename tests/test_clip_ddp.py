@@ -29,12 +29,17 @@ import torch
 import torch.multiprocessing as mp
 
 from t2ieval.clip.data import PairImageDataset, PairSet  # noqa: E402
-from t2ieval.clip.distributed import DistContext, init_distributed, shutdown  # noqa: E402
+from t2ieval.clip.distributed import (  # noqa: E402
+    DistContext,
+    init_distributed,
+    share_cpu_threads,
+    shutdown,
+)
 from t2ieval.clip.loss import PairwiseInfoNCE  # noqa: E402
 from t2ieval.clip.model import create_clip  # noqa: E402
 from t2ieval.clip.train import finetune, make_loader, set_trainable, train_one_epoch  # noqa: E402
 from t2ieval.params import FinetuneClipParams  # noqa: E402
-from t2ieval.runtime import seed_everything  # noqa: E402
+from t2ieval.runtime import seed_everything, set_threads  # noqa: E402
 
 from helpers import make_pairs  # noqa: E402  (tiny generated pairs)
 
@@ -142,3 +147,20 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     assert all(math.isnan(a) for a in ranks[1]["val_accuracy"])
     assert math.isfinite(ranks[0]["best_val_accuracy"])
     assert math.isnan(ranks[1]["best_val_accuracy"])
+
+
+def test_cpu_ranks_share_the_process_threads():
+    """N ranks on one machine split base.threads instead of each taking all of it."""
+    set_threads(2)
+    try:
+        assert share_cpu_threads(4) == 1 and torch.get_num_threads() == 1
+        set_threads(2)
+        assert share_cpu_threads(2) == 1 and torch.get_num_threads() == 1
+        set_threads(2)
+        assert share_cpu_threads(1) == 2 and torch.get_num_threads() == 2
+        set_threads(3)
+        assert share_cpu_threads(2) == 1  # rounded down
+        set_threads(2)
+        assert share_cpu_threads(8) == 1  # never 0
+    finally:
+        set_threads(2)
