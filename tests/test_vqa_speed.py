@@ -1,10 +1,12 @@
-"""VQA inference work done once per image, and the int8 setting (issue 16, "Speed at real size").
+"""VQA inference work done once per image, and the int8 and bf16 settings (issue 16, "Speed at real
+size").
 
 * BLIP: cross-attention keys and values over the image tokens are projected once per distinct
   image, with answers equal to transformers' plain per-question path.
 * ViLT: one padded batch holds every question of every image of a request; the image tokens are
   computed once per image (also for padded images of different sizes).
-* ``vqa.quantize: int8`` is written beside the model and applied by every scorer loaded from it.
+* ``vqa.quantize: int8`` / ``bf16`` is written beside the model and applied by every scorer loaded
+  from it.
 """
 
 from __future__ import annotations
@@ -228,13 +230,64 @@ def test_int8_on_blip_keeps_the_shared_image_path(tmp_path):
     assert np.abs(int8 - fp32).max() < 0.05
 
 
+def test_cpu_bf16_answers_close_to_fp32_on_both_kinds(tmp_path, vilt_folder):
+    """bf16 autocast changes the answers (so it ran) by little, and BLIP's shared image keys and
+    values still give the plain path's answers."""
+    for folder in (vilt_folder, write_blip(tmp_path / "b", size="tiny")):
+        vqa = load_vqa_model(folder, device="cpu")
+        images = _images(2)
+        idx, questions = _rows(2)
+        pixels = vqa.encode_images(images)
+        fp32 = vqa.yes_probability(pixels, idx, questions)
+        before = vqa.fingerprint
+        assert vqa.quantize("bf16") is vqa and vqa.quantized == "bf16"
+        assert vqa.fingerprint != before
+        bf16 = vqa.yes_probability(pixels, idx, questions)
+        assert 0 < np.abs(bf16 - fp32).max() < 0.05, vqa.kind
+        if isinstance(vqa, BlipVqa):
+            vqa.share_image_kv = False
+            plain = vqa.yes_probability(pixels, idx, questions)
+            assert np.abs(bf16 - plain).max() < 5e-3
+        with pytest.raises(VqaModelError, match="already bf16"):
+            vqa.quantize("int8")
+
+
+def test_bf16_setting_reaches_every_scorer_of_the_folder(tmp_path, vilt_folder):
+    out = tmp_path / "models" / "vqa"
+    train_stage(
+        None,
+        None,
+        enabled=True,
+        model=str(vilt_folder),
+        kind="auto",
+        device=torch.device("cpu"),
+        settings=TrainSettings(),
+        seed=0,
+        train_embedded=False,
+        max_questions=5,
+        out_dir=out,
+        load=Image.open,
+        quantize="bf16",
+    )
+    assert json.loads((out / SCORER_SETTINGS).read_text())["quantize"] == "bf16"
+    scorer = VqaScorer.load(out, device="cpu")
+    assert scorer.vqa.quantized == "bf16"
+    fp32 = VqaScorer.load(out, device="cpu", quantize="none")
+    images = _images(2)
+    prompt = "two red circles to the left of a blue square"
+    d16, _ = scorer.score(prompt, images)
+    d32, _ = fp32.score(prompt, images)
+    assert 0 < np.abs(d16 - d32).max() < 0.05
+
+
 def test_bad_quantize_values_are_refused(tmp_path, blip):
     params = tmp_path / "params.yaml"
     params.write_text("vqa:\n  quantize: int4\n")
     with pytest.raises(ValueError, match="vqa.quantize"):
         load_params(params)
-    params.write_text("vqa:\n  quantize: int8\n")
-    assert load_params(params).vqa.quantize == "int8"
+    for mode in ("int8", "bf16"):
+        params.write_text(f"vqa:\n  quantize: {mode}\n")
+        assert load_params(params).vqa.quantize == mode
     with pytest.raises(VqaModelError, match="vqa.quantize"):
         blip.quantize("fp8")
     with pytest.raises(VqaStageError, match="vqa.quantize"):

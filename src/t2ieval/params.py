@@ -79,7 +79,7 @@ class VqaParams(TrainSettings):
     train_embedded: bool = True
     infer_batch_size: int = 64
     max_questions_per_image: int = 12
-    quantize: Literal["none", "int8"] = "none"  # CPU int8 dynamic quantisation of Linear layers
+    quantize: Literal["none", "bf16", "int8"] = "none"  # CPU bf16 autocast or int8 Linear layers
 
     def train_settings(self) -> TrainSettings:
         """The training settings alone, as the library takes them."""

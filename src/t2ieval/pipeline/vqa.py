@@ -210,8 +210,9 @@ def train_stage(
     ``out_dir`` always ends up holding :data:`SCORER_SETTINGS` (how the model is to be used,
     ``enabled: false`` when the D-branch is off) and, when on, the model in its
     ``save_pretrained`` form, so that scoring and the served model need no hub. The settings
-    hold the question cap and ``quantize`` (``none`` or ``int8``), which every scorer loaded from
-    the folder applies (``score_vqa``, the served model, Spark); the saved weights stay fp32.
+    hold the question cap and ``quantize`` (``none``, ``bf16`` or ``int8``), which every scorer
+    loaded from the folder applies (``score_vqa``, the served model, Spark); the saved weights
+    stay fp32.
     """
     if quantize not in QUANTIZE_MODES:
         raise VqaStageError(f"vqa.quantize must be one of {list(QUANTIZE_MODES)}, got {quantize!r}")

@@ -19,11 +19,12 @@ hub name; ``kind="auto"`` reads ``model_type`` from the model's config. A hub na
 in the local cache nor reachable fails at once with a message saying how to give a local path.
 
 Inference runs under ``torch.inference_mode``; on CUDA under bf16 autocast (:func:`autocast_for`),
-on CPU in fp32 (exact). Per-image work is done once per distinct image: ViLT's image tokens and
-BLIP's vision encoder output and every text-encoder layer's cross-attention keys and values over
-the image tokens (:func:`share_image_attention`). :meth:`VqaModel.quantize` offers CPU int8 dynamic
-quantisation of the Linear layers (``vqa.quantize`` in ``params.yaml``; accuracy cost in
-``docs/vqa.md``).
+on CPU in fp32 (exact) unless ``vqa.quantize`` asks for ``bf16`` or ``int8``. Per-image work is
+done once per distinct image: ViLT's image tokens and BLIP's vision encoder output and every
+text-encoder layer's cross-attention keys and values over the image tokens
+(:func:`share_image_attention`). :meth:`VqaModel.quantize` offers CPU bf16
+autocast and CPU int8 dynamic quantisation of the Linear layers (``vqa.quantize`` in
+``params.yaml``; speed and accuracy cost in ``docs/vqa.md``).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ EMBEDDED_MODELS: tuple[str, ...] = ("t2i-tiny-vilt",)
 YES_NO_METHOD = "softmax-yes-no-v2"  # part of every fingerprint: change it when P(yes) changes
 # v2: BLIP decodes each question without its batch's padding (v1 let padding reach the decoder)
 Kind = Literal["auto", "vilt", "blip"]
-Quantize = Literal["none", "int8"]
-QUANTIZE_MODES: tuple[str, ...] = ("none", "int8")
+Quantize = Literal["none", "bf16", "int8"]
+QUANTIZE_MODES: tuple[str, ...] = ("none", "bf16", "int8")
 
 
 class VqaModelError(RuntimeError):
@@ -166,11 +167,26 @@ def fingerprint_model(kind: str, model: torch.nn.Module, processor) -> str:
     return h.hexdigest()[:32]
 
 
-def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; nothing elsewhere (CPU inference stays fp32, results exact)."""
+def autocast_for(device: torch.device, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, and on CPU when ``cpu_bf16``; otherwise nothing (fp32, exact)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if cpu_bf16 and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX) and oneDNN
+    may use it. Elsewhere bf16 is emulated and several times slower than fp32 (measured: a
+    1154x768x3072 Linear took 171 ms in bf16 against 40 ms in fp32 with oneDNN capped at AVX2,
+    and 18 ms against 42 ms with AVX512-BF16)."""
+    capped = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if capped.startswith(("SSE", "AVX2", "AVX_")) or capped == "AVX":
+        return False
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
@@ -205,7 +221,7 @@ class VqaModel:
     source: str = ""
     fingerprint: str = ""
     n_forward: int = field(default=0, init=False)  # model forward passes run so far
-    quantized: str = field(default="none", init=False)  # "int8" after quantize("int8")
+    quantized: str = field(default="none", init=False)  # "bf16" or "int8" after quantize()
 
     def __post_init__(self) -> None:
         self.model.to(self.device).eval()
@@ -213,28 +229,47 @@ class VqaModel:
             self.fingerprint = fingerprint_model(self.kind, self.model, self.processor)
 
     def quantize(self, mode: str) -> VqaModel:
-        """Apply ``vqa.quantize``: ``none`` (no change) or ``int8`` (:func:`quantize_int8`).
+        """Apply ``vqa.quantize``: ``none`` (no change), ``bf16`` (CPU bf16 autocast of the
+        forward passes, :func:`autocast_for`) or ``int8`` (:func:`quantize_int8`).
 
-        int8 is CPU only: on another device the model is left as it is, with a warning (CUDA
-        runs in bf16 autocast instead). The fingerprint then names the quantisation, since the
-        answers change (slightly; ``docs/vqa.md``). Returns ``self``.
+        Both are CPU settings: on another device the model is left as it is, with a warning (CUDA
+        runs in bf16 autocast anyway). ``bf16`` pays only where the CPU has native bf16
+        (:func:`cpu_has_native_bf16`); elsewhere it is applied with a warning that it is slower.
+        The fingerprint then names the setting, since the answers change (slightly;
+        ``docs/vqa.md``). Returns ``self``.
         """
         if mode not in QUANTIZE_MODES:
             raise VqaModelError(f"vqa.quantize must be one of {list(QUANTIZE_MODES)}, got {mode!r}")
         if mode == "none" or self.quantized == mode:
             return self
+        if self.quantized != "none":
+            raise VqaModelError(
+                f"vqa.quantize: the model is already {self.quantized}; load it again for {mode}"
+            )
         if self.device.type != "cpu":
             log.warning(
-                "vqa.quantize: int8 dynamic quantisation is CPU-only; the model on %s "
-                "stays unquantised (bf16 autocast)",
+                "vqa.quantize: %s is a CPU setting; the model on %s stays as it is (bf16 autocast)",
+                mode,
                 self.device,
             )
             return self
-        self.model = quantize_int8(self.model.eval())
+        if mode == "int8":
+            self.model = quantize_int8(self.model.eval())
+            log.info("quantised the %s VQA model's Linear layers to int8 (dynamic)", self.kind)
+        else:
+            if not cpu_has_native_bf16():
+                log.warning(
+                    "vqa.quantize: bf16 on a CPU without native bf16 (AVX512-BF16 or AMX, or "
+                    "oneDNN capped below them) is emulated and slower than fp32"
+                )
+            log.info("the %s VQA model runs in CPU bf16 autocast", self.kind)
         self.quantized = mode
         self.fingerprint = hashlib.sha256(f"{self.fingerprint}|{mode}".encode()).hexdigest()[:32]
-        log.info("quantised the %s VQA model's Linear layers to int8 (dynamic)", self.kind)
         return self
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context of this model's inference (:func:`autocast_for`)."""
+        return autocast_for(self.device, cpu_bf16=self.quantized == "bf16")
 
     @property
     def tokenizer(self):
@@ -375,7 +410,7 @@ class ViltVqa(VqaModel):
     def yes_probability(self, pixels, image_index, questions) -> np.ndarray:
         """P(yes) for each question about ``pixels[image_index[i]]``: one padded batch (text
         padded to its longest real length), image tokens computed once per distinct image."""
-        with torch.inference_mode(), autocast_for(self.device):
+        with torch.inference_mode(), self._autocast():
             logits = self.logits(pixels, image_index, questions).float()
             p = torch.sigmoid(logits[:, self.yes_id] - logits[:, self.no_id])
         return p.cpu().numpy().astype(np.float64)
@@ -585,7 +620,7 @@ class BlipVqa(VqaModel):
         """P(yes) for each question about ``pixels[image_index[i]]``: the vision encoder runs once
         per image of ``pixels``, the text encoder and the answer decoder once over all questions."""
         m = self.model
-        with torch.inference_mode(), autocast_for(self.device):
+        with torch.inference_mode(), self._autocast():
             images = m.vision_model(pixel_values=pixels["pixel_values"]).last_hidden_state
             idx = torch.as_tensor(list(image_index), dtype=torch.long, device=self.device)
             text = self._encode_text(questions)

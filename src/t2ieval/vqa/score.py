@@ -84,7 +84,7 @@ class VqaScorer:
 
         A folder written by the ``train_vqa`` stage also holds :data:`SCORER_SETTINGS`; its
         question cap is used unless ``max_questions`` is given (None: no cap). Default cap: 12.
-        Likewise its ``quantize`` (``none`` | ``int8``: :meth:`VqaModel.quantize`) unless
+        Likewise its ``quantize`` (``none`` | ``bf16`` | ``int8``: :meth:`VqaModel.quantize`) unless
         ``quantize`` is given; default ``none``.
         A folder whose settings say the D-branch is off raises :class:`VqaModelError`.
         """
