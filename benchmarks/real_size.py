@@ -5,12 +5,14 @@ Run from the project root::
 
     python benchmarks/real_size.py [--checkpoints DIR] [--size real|tiny] [--kinds vilt,blip]
         [--requests 10] [--api-pairs 4] [--spark-pairs 4] [--floor-pairs 1] [--no-spark]
+        [--quantize none|bf16|int8]
 
 ``--checkpoints`` is a folder written by ``python tests/checkpoints.py DIR --size real`` (random
 weights in the real layouts); without it the checkpoints are written into the work folder first.
 For each VQA kind the script builds the composite model (CLIP ``ViT-B-32`` from the local
 open_clip file with identity-initialised heads, a quality model fitted on a few generated pairs,
-the VQA checkpoint with a cap of 12 questions, the published fusion weights), registers it in a
+the VQA checkpoint with a cap of 12 questions and ``--quantize`` as its ``vqa.quantize``, the
+published fusion weights), registers it in a
 fresh ``sqlite`` MLflow store, and measures:
 
 * served: ``mlflow models serve`` on loopback, ``--requests`` requests of ONE pair (the same pair,
@@ -107,6 +109,7 @@ def build_model(
     kind: str,
     images: list[Path],
     device: str,
+    quantize: str = "none",
 ) -> dict[str, Path]:
     """The composite model's artifacts for one VQA ``kind`` (see the module docstring)."""
     from t2ieval.clip.model import create_clip, save_clip
@@ -118,7 +121,7 @@ def build_model(
     from t2ieval.quality.families import feature_names, image_feature_vector
     from t2ieval.quality.model import fit_quality_model
 
-    art = work / kind
+    art = work / (kind if quantize == "none" else f"{kind}-{quantize}")
     clip_dir = art / "clip"
     if not (clip_dir / "t2ieval_clip.json").is_file():
         bundle = create_clip(clip_arch, pretrained=str(checkpoints["clip"]))
@@ -159,6 +162,7 @@ def build_model(
             max_questions=QUESTIONS_PER_IMAGE,
             out_dir=vqa_dir,
             load=load_image,
+            quantize=quantize,
         )
     fusion = art / "fusion" / "weights.json"
     if not fusion.is_file():
@@ -480,8 +484,8 @@ def run_kind(
     device: str,
 ) -> dict:
     """Every measurement of one VQA kind."""
-    artifacts = build_model(work, checkpoints, clip_arch, kind, images, device)
-    uri = f"sqlite:///{work / kind / 'mlflow.db'}"
+    artifacts = build_model(work, checkpoints, clip_arch, kind, images, device, args.quantize)
+    uri = f"sqlite:///{artifacts['vqa'].parent / 'mlflow.db'}"
     model_uri = register(artifacts, uri, images)
     result: dict = {"kind": kind}
     print(f"[{kind}] serving {args.requests} requests ...", flush=True)
@@ -495,9 +499,10 @@ def run_kind(
     if not args.no_spark:
         print(f"[{kind}] Spark score-batch on {args.spark_pairs} pairs ...", flush=True)
         ensure_java()
-        manifest = write_manifest(work / kind, images, args.spark_pairs)
+        folder = artifacts["vqa"].parent
+        manifest = write_manifest(folder, images, args.spark_pairs)
         result["spark"] = spark(
-            model_uri, uri, manifest, args.spark_pairs, work / kind / "scored.parquet"
+            model_uri, uri, manifest, args.spark_pairs, folder / "scored.parquet"
         )
         print(f"[{kind}] Spark: {_brief(result['spark'])}", flush=True)
     print(f"[{kind}] the floor ...", flush=True)
@@ -526,7 +531,8 @@ def print_table(results: list[dict], device: str, args: argparse.Namespace) -> N
     print(
         f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.node()}; "
         f"{os.cpu_count()} CPUs, torch threads {threads}; device {device}; size {args.size}; "
-        f"{QUESTIONS_PER_IMAGE} questions per image"
+        f"{QUESTIONS_PER_IMAGE} questions per image; served and API with vqa.quantize "
+        f"{args.quantize} (the floor in fp32)"
     )
     head = (
         f"{'kind':5s} {'p50 ms':>8s} {'p95 ms':>8s} {'floor ms':>9s} {'served/floor':>12s} "
@@ -580,6 +586,12 @@ def main(argv: list[str] | None = None) -> int:
         help="repeats of the floor and of the per-branch split (median)",
     )
     parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument(
+        "--quantize",
+        choices=("none", "bf16", "int8"),
+        default="none",
+        help="vqa.quantize of the served and API model (CPU; docs/vqa.md)",
+    )
     parser.add_argument("--work", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Speed of the VQA branch per scored pair, and the accuracy cost of int8 (issue 16).
+"""Speed of the VQA branch per scored pair, and the accuracy cost of int8 and bf16 (issue 16).
 
     python benchmarks/vqa_speed.py --size real --threads 2 --repeats 3
     python benchmarks/vqa_speed.py --size tiny --kinds vilt --trained models/vqa
@@ -13,12 +13,13 @@ each VQA kind, on random-weight checkpoints with the real configurations and fil
   but the text encoder's cross-attention projecting the image tokens again for every question
   (this project before the change);
 * ``batched``: the default path (:meth:`VqaModel.yes_probability`: per-image work once);
-* ``batched int8``: the same after ``vqa.quantize: int8``.
+* ``batched int8``, ``batched bf16``: the same after ``vqa.quantize: int8`` / ``bf16`` (bf16 is
+  fast only on a CPU with native bf16, AVX512-BF16 or AMX: the table's title says which).
 
 and prints a table: ms per pair (median over ``--repeats``), speed-up over ``plain``, and for the
-int8 row its agreement with fp32 (mean |dP(yes)|, Spearman rho of P(yes), verdict agreement
-over ``--agree-pairs`` image pairs). Random weights answer almost the same for every image, so
-``--trained`` (a folder written by the ``train_vqa`` stage, e.g. ``models/vqa``) or
+int8 and bf16 rows their agreement with fp32 (mean |dP(yes)|, Spearman rho of P(yes), verdict
+agreement over ``--agree-pairs`` image pairs). Random weights answer almost the same for every
+image, so ``--trained`` (a folder written by the ``train_vqa`` stage, e.g. ``models/vqa``) or
 ``--train-tiny`` (trains a small embedded ViLT on synthetic data first, about a minute) adds the
 agreement of a trained model on its own synthetic pairs, which is the figure that matters.
 """
@@ -40,9 +41,10 @@ import torch
 from PIL import Image
 from scipy.stats import spearmanr
 
-from t2ieval.vqa.model import BlipVqa, VqaModel, load_vqa_model
+from t2ieval.vqa.model import BlipVqa, VqaModel, cpu_has_native_bf16, load_vqa_model
 
 log = logging.getLogger("vqa_speed")
+MODES = ("int8", "bf16")  # the vqa.quantize settings compared with fp32
 ROOT = Path(__file__).resolve().parent.parent
 
 QUESTIONS = [
@@ -131,9 +133,8 @@ def _d_per_pair(
 
 
 def bench_kind(kind: str, folder: Path, args: argparse.Namespace, image_size: int) -> list[tuple]:
-    """Rows ``(kind, path, ms per pair, speed-up, int8 agreement)`` for one checkpoint."""
+    """Rows ``(kind, path, ms per pair, speed-up, int8/bf16 agreement)`` for one checkpoint."""
     vqa = load_vqa_model(folder, device="cpu")
-    int8 = copy.deepcopy(vqa).quantize("int8")
     images = _images(2, image_size, seed=1)
     nq = args.questions
     rows = []
@@ -169,17 +170,20 @@ def bench_kind(kind: str, folder: Path, args: argparse.Namespace, image_size: in
         note += f", vs before {np.abs(p32 - p_before).max():.1e}"
     rows.append((kind, "batched (default)", ms, ms_plain / ms, note))
     log.info("%s batched: %.0f ms per pair", kind, ms)
-    ms8, _ = timed(lambda: batched(int8, images, nq), args.repeats)
-    log.info("%s batched int8: %.0f ms per pair; int8 agreement next", kind, ms8)
     more = _images(2 * args.agree_pairs, image_size, seed=2)
     a32, d32 = _d_per_pair(vqa, more, nq)
-    a8, d8 = _d_per_pair(int8, more, nq)
-    rows.append((kind, "batched int8", ms8, ms_plain / ms8, agreement(a32, a8, d32, d8)))
+    for mode in MODES:
+        reduced = copy.deepcopy(vqa).quantize(mode)
+        ms_r, _ = timed(lambda: batched(reduced, images, nq), args.repeats)
+        log.info("%s batched %s: %.0f ms per pair; agreement next", kind, mode, ms_r)
+        a_r, d_r = _d_per_pair(reduced, more, nq)
+        rows.append((kind, f"batched {mode}", ms_r, ms_plain / ms_r, agreement(a32, a_r, d32, d_r)))
     return rows
 
 
-def trained_agreement(folder: Path, n_pairs: int) -> str:
-    """int8 vs fp32 on a trained model's own synthetic pairs, through :class:`VqaScorer`."""
+def trained_agreement(folder: Path, n_pairs: int) -> list[str]:
+    """int8 and bf16 vs fp32 on a trained model's own synthetic pairs, through
+    :class:`VqaScorer`: one line per mode."""
     import pandas as pd
 
     from t2ieval.data.synthetic import generate
@@ -195,24 +199,24 @@ def trained_agreement(folder: Path, n_pairs: int) -> str:
             for a, b in zip(pairs["image_1"], pairs["image_2"])
             for im in (a, b)
         ]
-        fp32 = VqaScorer.load(folder, device="cpu", quantize="none")
-        int8 = VqaScorer.load(folder, device="cpu", quantize="int8")
-        t0 = time.perf_counter()
-        d32, a32 = fp32.score_images(prompts, images)
-        t32 = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        d8, a8 = int8.score_images(prompts, images)
-        t8 = time.perf_counter() - t0
-    text = agreement(
-        a32["p_yes"].to_numpy(), a8["p_yes"].to_numpy(), d32.reshape(-1, 2), d8.reshape(-1, 2)
-    )
+        results = {}
+        for mode in ("none", *MODES):
+            scorer = VqaScorer.load(folder, device="cpu", quantize=mode)
+            t0 = time.perf_counter()
+            d, answers = scorer.score_images(prompts, images)
+            seconds = time.perf_counter() - t0
+            results[mode] = (d.reshape(-1, 2), answers["p_yes"].to_numpy(), seconds)
     truth = (pairs["preferred"].to_numpy() == 1) if "preferred" in pairs else None
-    if truth is not None:
-        acc = [
-            np.mean((d[:, 0] > d[:, 1]) == truth) for d in (d32.reshape(-1, 2), d8.reshape(-1, 2))
-        ]
-        text += f"; pairwise accuracy fp32 {acc[0]:.3f}, int8 {acc[1]:.3f}"
-    return f"{text}; scoring {t32:.1f} s fp32, {t8:.1f} s int8 ({len(pairs)} pairs)"
+    d32, a32, t32 = results["none"]
+    lines = []
+    for mode in MODES:
+        d, a, t = results[mode]
+        text = f"{mode} vs fp32: " + agreement(a32, a, d32, d)
+        if truth is not None:
+            acc = [np.mean((x[:, 0] > x[:, 1]) == truth) for x in (d32, d)]
+            text += f"; pairwise accuracy fp32 {acc[0]:.3f}, {mode} {acc[1]:.3f}"
+        lines.append(f"{text}; scoring {t32:.1f} s fp32, {t:.1f} s {mode} ({len(pairs)} pairs)")
+    return lines
 
 
 def train_tiny(out: Path, n_pairs: int = 60) -> Path:
@@ -272,12 +276,12 @@ def main() -> None:
         "--trained",
         type=Path,
         default=None,
-        help="a train_vqa output folder (models/vqa) for the trained int8 agreement",
+        help="a train_vqa output folder (models/vqa) for the trained int8/bf16 agreement",
     )
     ap.add_argument(
         "--train-tiny",
         action="store_true",
-        help="train a small embedded ViLT first for the trained int8 agreement",
+        help="train a small embedded ViLT first for the trained int8/bf16 agreement",
     )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -302,14 +306,17 @@ def main() -> None:
 
     print(
         f"\nVQA per pair (2 images x {args.questions} questions), {args.size}-size random "
-        f"weights, {args.threads} threads, CPU fp32 unless int8, median of {args.repeats}"
+        f"weights, {args.threads} threads, CPU fp32 unless int8/bf16 (native bf16 on this CPU: "
+        f"{'yes' if cpu_has_native_bf16() else 'no, emulated'}), median of {args.repeats}"
     )
-    print(f"{'kind':5} | {'path':42} | {'ms/pair':>9} | {'speed-up':>8} | notes / int8 agreement")
+    print(f"{'kind':5} | {'path':42} | {'ms/pair':>9} | {'speed-up':>8} | notes / agreement")
     print("-" * 110)
     for kind, path, ms, speedup, note in rows:
         print(f"{kind:5} | {path:42} | {ms:9.0f} | {speedup:7.2f}x | {note}")
     if trained_line is not None:
-        print(f"\ntrained embedded ViLT ({trained}), int8 vs fp32: {trained_line}")
+        print(f"\ntrained embedded ViLT ({trained}):")
+        for line in trained_line:
+            print(f"  {line}")
 
 
 if __name__ == "__main__":
