@@ -41,3 +41,40 @@ def test_the_closure_follows_imports_inside_functions():
     """The checker itself: a lazy import inside a function counts (scoring.py loads branches so)."""
     reached = {str(p.relative_to(SRC)) for p in _closure(SRC / "t2ieval" / "scoring.py")}
     assert "t2ieval/vqa/score.py" in reached and "t2ieval/clip/score.py" in reached
+
+
+def test_bytecode_caches_are_not_part_of_a_code_dependency(tmp_path):
+    """The committed .dvcignore keeps ``__pycache__`` out of the dir hashes of ``src/t2ieval/...``.
+
+    Bytecode is written by whichever process imports the code first and carries the sources'
+    mtimes, so with it hashed a fresh clone's ``dvc.lock`` named different code deps than the
+    committed one while every out was identical (real ``dvc repro`` and ``dvc status`` here).
+    """
+    import subprocess
+    import sys
+
+    dvc = [sys.executable, "-m", "dvc"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    run("git", "init", "-q")
+    run(*dvc, "init", "-q")
+    (tmp_path / ".dvcignore").write_text((ROOT / ".dvcignore").read_text())
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "mod.py").write_text("X = 1\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: python -c \"open('out.txt', 'w').write('1')\"\n"
+        "    deps: [pkg]\n    outs: [out.txt]\n"
+    )
+    run(*dvc, "repro", "-q")
+    lock = (tmp_path / "dvc.lock").read_text()
+    assert "nfiles: 1" in lock
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    assert "up to date" in run(*dvc, "status")
+    (pkg / "mod.py").write_text("X = 2\n")  # a real change still counts
+    assert "modified" in run(*dvc, "status")
