@@ -20,7 +20,13 @@ from PIL import Image
 
 from t2ieval.params import load_params
 from t2ieval.pipeline.vqa import VqaStageError, train_stage
-from t2ieval.vqa.model import BlipVqa, ViltVqa, VqaModelError, load_vqa_model
+from t2ieval.vqa.model import (
+    BlipVqa,
+    ViltVqa,
+    VqaModelError,
+    cpu_has_native_bf16,
+    load_vqa_model,
+)
 from t2ieval.vqa.score import SCORER_SETTINGS, VqaScorer
 from t2ieval.vqa.settings import TrainSettings
 
@@ -306,3 +312,27 @@ def test_blip_batched_answers_equal_one_by_one_whatever_the_padding(blip):
     together = blip.yes_probability(pixels, [0, 0], questions)
     alone = [blip.yes_probability(pixels, [0], [q])[0] for q in questions]
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("cap", "allowed"),
+    [
+        ("AVX2", False),
+        ("AVX2_VNNI", False),
+        ("AVX512_CORE", False),
+        ("AVX512_CORE_VNNI", False),
+        ("AVX512_CORE_BF16", True),
+        ("AVX512_CORE_AMX", True),
+        ("AVX10_1_512", True),
+        (None, True),
+    ],
+)
+def test_native_bf16_needs_the_cpu_and_a_onednn_cap_that_allows_it(monkeypatch, cap, allowed):
+    """A oneDNN cap below AVX512_CORE_BF16 (base.cpu_isa: avx2 sets AVX2) means emulated bf16
+    whatever the CPU; above it, the CPU's own flags decide."""
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    hardware = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert cpu_has_native_bf16() is (allowed and hardware)
