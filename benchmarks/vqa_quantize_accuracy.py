@@ -5,9 +5,9 @@
     python benchmarks/vqa_quantize_accuracy.py --modes bf16
 
 Runs the ``score_vqa`` stage's function (:func:`t2ieval.pipeline.vqa.score_stage`) over
-``data/split`` with the model ``train_vqa`` wrote (``models/vqa``, as trained, fp32) and, for each
-mode, with a copy of it whose ``quantize`` setting is that mode (what ``vqa.quantize: <mode>``
-writes; the weights are the same). Prints, per split, the pairwise D accuracy of each with its
+``data/split`` with the model ``train_vqa`` wrote (``models/vqa``) once as trained (fp32) and once
+per mode with that mode as its ``quantize`` (what ``vqa.quantize: <mode>`` gives every scorer of
+the folder; the weights are the same). Prints, per split, the pairwise D accuracy of each with its
 95 % bootstrap interval over prompts, how many pair verdicts the mode changes, the mean |dP(yes)|
 over every answer, the validation answer accuracy, and the scoring time of each (same process,
 one after the other). The process is set up as the stage's (``base.*``; with ``cpu_isa: avx2``
@@ -18,10 +18,8 @@ oneDNN is capped at AVX2, where bf16 is emulated: its time here is not its speed
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shutil
-import tempfile
+import os
 import time
 from pathlib import Path
 
@@ -31,22 +29,24 @@ from t2ieval.images import load_image
 from t2ieval.io import read_table
 from t2ieval.metrics import accuracy_report
 from t2ieval.params import load_params
+from t2ieval.paths import PREPARED_QA, SPLIT_IMAGES, SPLIT_PAIRS, VQA_MODEL_DIR
 from t2ieval.pipeline.vqa import read_qa, score_stage
 from t2ieval.runtime import configure_process, pick_device
 
 log = logging.getLogger("vqa_quantize_accuracy")
 
 
-def _score(pairs, images, qa, model_dir: Path, params):
+def _score(pairs, images, qa, params, quantize: str):
     t0 = time.perf_counter()
     result = score_stage(
         pairs,
         images,
         qa,
-        model_dir=model_dir,
+        model_dir=VQA_MODEL_DIR,
         device=pick_device("cpu"),
         infer_batch_size=params.vqa.infer_batch_size,
         load=load_image,
+        quantize=quantize,
     )
     return result, time.perf_counter() - t0
 
@@ -60,28 +60,18 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     root = args.project.resolve()
-    params = load_params(root / "params.yaml")
+    os.chdir(root)  # the stage's relative paths, as in stages/score_vqa.py
+    params = load_params("params.yaml")
     configure_process(params.base.seed, params.base.threads, params.base.cpu_isa)
-    pairs = read_table(root / "data/split/pairs.csv", ["pair_id", "split", "preferred", "prompt"])
+    pairs = read_table(SPLIT_PAIRS, ["pair_id", "split", "preferred", "prompt"])
     pairs["pair_id"] = pairs["pair_id"].astype(str)
-    images = read_table(root / "data/split/images.csv", ["image", "pair_id", "split", "prompt"])
+    images = read_table(SPLIT_IMAGES, ["image", "pair_id", "split", "prompt", "slot"])
     images["pair_id"] = images["pair_id"].astype(str)
-    images["image"] = [str(root / p) for p in images["image"]]
-    qa = read_qa(root / "data/prepared/qa.csv")
-    if qa is not None:
-        qa["image"] = [str(root / p) for p in qa["image"]]
-    model_dir = root / "models/vqa"
-    runs = {"fp32": _score(pairs, images, qa, model_dir, params)}
-    log.warning("fp32 scored in %.1f s", runs["fp32"][1])
-    with tempfile.TemporaryDirectory() as tmp:
-        for mode in args.modes:
-            folder = Path(tmp) / mode
-            shutil.copytree(model_dir, folder)
-            settings = json.loads((folder / "t2ieval_vqa.json").read_text())
-            settings["quantize"] = mode
-            (folder / "t2ieval_vqa.json").write_text(json.dumps(settings, indent=2))
-            runs[mode] = _score(pairs, images, qa, folder, params)
-            log.warning("%s scored in %.1f s", mode, runs[mode][1])
+    qa = read_qa(PREPARED_QA)
+    runs = {}
+    for mode in ("none", *args.modes):
+        runs["fp32" if mode == "none" else mode] = _score(pairs, images, qa, params, mode)
+        log.warning("%s scored in %.1f s", mode, runs["fp32" if mode == "none" else mode][1])
 
     meta = pairs[["pair_id", "preferred", "prompt"]]
     reports, verdict = {}, {}

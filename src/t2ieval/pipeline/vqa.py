@@ -277,11 +277,14 @@ def score_stage(
     device,
     infer_batch_size: int,
     load: Callable[[str], Image.Image],
+    quantize: str | None = None,
 ) -> VqaScoreResult:
     """The ``score_vqa`` stage: ask every image its prompt's questions with the stage's model.
 
     D-score of an image = mean P(yes) over its questions; pairwise accuracy per split and per
     validation category; with generated questions (``qa``), the answer accuracy on validation.
+    ``quantize`` overrides the folder's ``vqa.quantize`` (None: the folder's; the stage passes
+    None, ``benchmarks/vqa_quantize_accuracy.py`` compares modes with it).
     """
     for col in ("image", "pair_id", "split", "prompt", "slot"):
         if col not in image_split.columns:
@@ -289,7 +292,9 @@ def score_stage(
     if not scorer_enabled(model_dir):
         scores = pairs[["pair_id", "split"]].assign(score_1=np.nan, score_2=np.nan)
         return VqaScoreResult(pd.DataFrame(columns=ANSWER_COLUMNS), scores, {"d_branch": "off"})
-    scorer = VqaScorer.load(model_dir, device=device, batch_size=infer_batch_size)
+    scorer = VqaScorer.load(
+        model_dir, device=device, batch_size=infer_batch_size, quantize=quantize
+    )
     scorer.progress = True
     table = image_split[["pair_id", "image", "slot", "split", "prompt"]].reset_index(drop=True)
     d, parts = score_image_table(table, scorer.score_images, load=load, desc="VQA-scoring images")
