@@ -16,7 +16,9 @@ from t2ieval.vqa.model import (
     build_embedded_model,
     fast_image_embeds,
     load_vqa_model,
+    salient_image_tokens,
     save_vqa,
+    select_salient_patches,
 )
 from t2ieval.vqa.tokenizer import train_wordpiece
 
@@ -104,8 +106,9 @@ def test_vilt_yes_probability_is_softmax_over_yes_no(tiny_vilt):
     np.testing.assert_allclose(vqa.yes_probability(pixels, [0, 1, 2], qs), expected, atol=1e-6)
 
 
-def test_fast_image_path_equals_vilts_own_embedding(tiny_vilt):
-    vqa, _ = tiny_vilt
+def test_fast_image_path_equals_vilts_own_embedding():
+    torch.manual_seed(0)
+    vqa = build_embedded_model("t2i-tiny-vilt", TEXTS, config_overrides={"salient_image_tokens": 0})
     model = vqa.model.eval()
     pixels = vqa.encode_images(_images())
     assert fast_image_embeds(model, pixels["pixel_values"], pixels["pixel_mask"]) is not None
@@ -118,6 +121,60 @@ def test_fast_image_path_equals_vilts_own_embedding(tiny_vilt):
     padded = vqa.encode_images([Image.new("RGB", (128, 128)), Image.new("RGB", (128, 192))])
     assert fast_image_embeds(model, padded["pixel_values"], padded["pixel_mask"]) is None
     assert vqa.yes_probability(padded, [0, 1], ["Is the circle red?"] * 2).shape == (2,)
+
+
+def _scene(faint_patch: bool = False) -> Image.Image:
+    """A plain grey 128 px scene with red squares on patches 9 and 29 of the 8x8 grid of 64 px
+    (16 px cells here); ``faint_patch`` tints the background cell of patch 63 slightly."""
+    arr = np.full((128, 128, 3), 120, dtype=np.uint8)
+    arr[16:32, 16:32] = (220, 30, 30)
+    arr[48:64, 80:96] = (220, 30, 30)
+    if faint_patch:
+        arr[112:128, 112:128] = (128, 120, 120)
+    return Image.fromarray(arr)
+
+
+def test_salient_patches_are_the_objects_in_grid_order_and_ties_keep_the_first(tiny_vilt):
+    vqa, _ = tiny_vilt
+    pixels = vqa.encode_images([_scene(), Image.new("RGB", (128, 128), "grey")])
+    chosen = select_salient_patches(pixels["pixel_values"], 8, 2)
+    assert chosen.tolist() == [[9, 29], [0, 1]]
+    assert {9, 29} <= set(select_salient_patches(pixels["pixel_values"], 8, 5)[0].tolist())
+
+
+def test_embedded_vilt_sees_only_its_salient_patches(tiny_vilt):
+    """With ``salient_image_tokens`` the image tokens are the chosen patches' own embeddings
+    (position included), and a change to a patch outside them cannot change an answer."""
+    vqa, _ = tiny_vilt
+    assert salient_image_tokens(vqa.model.config) == 24
+    model = vqa.model.eval()
+    pixels = vqa.encode_images([_scene()])
+    full_cfg = model.config.salient_image_tokens
+    try:
+        model.config.salient_image_tokens = 0
+        full, _ = fast_image_embeds(model, pixels["pixel_values"], None)
+        model.config.salient_image_tokens = 2
+        kept, mask = fast_image_embeds(model, pixels["pixel_values"], None)
+        assert kept.shape[1] == 3 and mask.shape == (1, 3)
+        torch.testing.assert_close(kept, full[:, [0, 10, 30]])
+        q = ["Is the square red?"]
+        plain, faint = vqa.answer([_scene()], q), vqa.answer([_scene(faint_patch=True)], q)
+        np.testing.assert_array_equal(plain, faint)
+        model.config.salient_image_tokens = 0
+        assert vqa.answer([_scene()], q) != vqa.answer([_scene(faint_patch=True)], q)
+    finally:
+        model.config.salient_image_tokens = full_cfg
+
+
+def test_salient_image_tokens_travel_with_the_saved_model_and_its_fingerprint(tiny_vilt):
+    vqa, folder = tiny_vilt
+    loaded = load_vqa_model(folder, device="cpu")
+    assert salient_image_tokens(loaded.model.config) == 24
+    assert loaded.fingerprint == vqa.fingerprint
+    loaded.model.config.salient_image_tokens = 0
+    from t2ieval.vqa.model import fingerprint_model
+
+    assert fingerprint_model("vilt", loaded.model, loaded.processor) != vqa.fingerprint
 
 
 def test_tiny_blip_loads_by_auto_kind_and_scores_yes(tiny_blip):
