@@ -15,6 +15,7 @@ from t2ieval.vqa.model import (
     VqaModelError,
     build_embedded_model,
     fast_image_embeds,
+    fingerprint_model,
     load_vqa_model,
     salient_image_tokens,
     save_vqa,
@@ -172,8 +173,6 @@ def test_salient_image_tokens_travel_with_the_saved_model_and_its_fingerprint(ti
     assert salient_image_tokens(loaded.model.config) == 24
     assert loaded.fingerprint == vqa.fingerprint
     loaded.model.config.salient_image_tokens = 0
-    from t2ieval.vqa.model import fingerprint_model
-
     assert fingerprint_model("vilt", loaded.model, loaded.processor) != vqa.fingerprint
 
 
