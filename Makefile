@@ -44,7 +44,7 @@ repro: install
 
 # style first (ruff, configured in pyproject.toml), then the whole suite
 test: lint
-	$(RUN) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	$(RUN) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --durations=15
 
 lint: install
 	$(BIN)/ruff check src stages tests benchmarks
