@@ -17,6 +17,7 @@ from t2ieval.vqa.model import (
     fast_image_embeds,
     fingerprint_model,
     load_vqa_model,
+    pad_token_rows,
     salient_image_tokens,
     save_vqa,
     select_salient_patches,
@@ -174,6 +175,42 @@ def test_salient_image_tokens_travel_with_the_saved_model_and_its_fingerprint(ti
     assert loaded.fingerprint == vqa.fingerprint
     loaded.model.config.salient_image_tokens = 0
     assert fingerprint_model("vilt", loaded.model, loaded.processor) != vqa.fingerprint
+
+
+def _tokenizer_tensors(vqa, questions, max_len) -> dict[str, torch.Tensor]:
+    enc = vqa.tokenizer(
+        questions, padding="longest", truncation=True, max_length=max_len, return_tensors="pt"
+    )
+    return dict(enc)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_questions_tokenised_once_give_the_tokenizers_own_padded_tensors(tiny_vilt, side):
+    vqa, _ = tiny_vilt
+    vqa.tokenizer.padding_side = side
+    try:
+        long = "Is the circle to the left of the square " * 8 + "?"  # truncated to the limit
+        batches = [TEXTS[:3], [TEXTS[4], TEXTS[0], long, TEXTS[0]], [TEXTS[2]]]
+        for questions in batches + batches:  # the second round comes from the cache
+            got = vqa._encode_text(questions)
+            want = _tokenizer_tensors(vqa, questions, vqa.model.config.max_position_embeddings)
+            assert got.keys() == want.keys()
+            for key in want:
+                assert torch.equal(got[key], want[key]), (side, key, questions)
+        assert set(vqa._token_rows) == {q for b in batches for q in b}
+    finally:
+        vqa.tokenizer.padding_side = "right"
+    with pytest.raises(ValueError, match="no row"):
+        pad_token_rows([], vqa.tokenizer)
+
+
+def test_blip_questions_tokenised_once_give_the_tokenizers_own_padded_tensors(tiny_blip):
+    vqa = load_vqa_model(tiny_blip, device="cpu")
+    questions = [TEXTS[4], TEXTS[0], TEXTS[4]]
+    max_len = vqa.model.config.text_config.max_position_embeddings
+    got, want = vqa._encode_text(questions), _tokenizer_tensors(vqa, questions, max_len)
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
 
 
 def test_tiny_blip_loads_by_auto_kind_and_scores_yes(tiny_blip):

@@ -90,6 +90,11 @@ def test_auxiliary_head_ignores_unknown_facts_and_special_tokens(small_vqa):
     ids = small_vqa.tokenizer("Is the square red?", add_special_tokens=False)["input_ids"]
     assert set(torch.nonzero(words[0]).flatten().tolist()) == set(ids)
     assert words[0, small_vqa.tokenizer.cls_token_id] == 0
+    # tokenised once, then from the head's own table: the same rows, in the batch's order
+    again = head.words(["Can you find any square?", "Is the square red?", "Is the square red?"])
+    assert torch.equal(again[1], words[0]) and torch.equal(again[2], words[0])
+    other = small_vqa.tokenizer("Can you find any square?", add_special_tokens=False)["input_ids"]
+    assert set(torch.nonzero(again[0]).flatten().tolist()) == set(other)
     pooled = torch.randn(2, 32)
     base = head.loss(pooled, np.array([0, 1]), ["Is the square red?"] * 2)
     head.sheet[0, 1] = 1.0  # an unknown fact becomes known: the loss must change

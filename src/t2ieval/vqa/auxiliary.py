@@ -77,15 +77,21 @@ class AuxiliaryHead(torch.nn.Module):
         self.tokenizer = tokenizer
         self.vocab_size = len(tokenizer)
         self.special = sorted(set(tokenizer.all_special_ids))
+        self._word_ids: dict[str, list[int]] = {}
         self.linear = torch.nn.Linear(hidden_size, self.sheet.shape[1] + self.vocab_size)
 
     def words(self, questions: Sequence[str]) -> torch.Tensor:
         """Multi-hot WordPiece ids of each question (special tokens left out)."""
-        ids = self.tokenizer(list(questions), add_special_tokens=False)["input_ids"]
+        new = [q for q in dict.fromkeys(questions) if q not in self._word_ids]
+        if new:  # each distinct question tokenised once: training asks them every epoch
+            for q, seq in zip(new, self.tokenizer(new, add_special_tokens=False)["input_ids"]):
+                self._word_ids[q] = seq
+        ids = [self._word_ids[q] for q in questions]
         out = torch.zeros(len(ids), self.vocab_size, device=self.sheet.device)
-        for row, seq in enumerate(ids):
-            if seq:
-                out[row, torch.as_tensor(seq, device=out.device)] = 1.0
+        rows = [row for row, seq in enumerate(ids) for _ in seq]
+        if rows:
+            cols = [i for seq in ids for i in seq]
+            out[torch.tensor(rows, device=out.device), torch.tensor(cols, device=out.device)] = 1.0
         if self.special:
             out[:, self.special] = 0.0
         return out
