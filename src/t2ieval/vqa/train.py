@@ -186,7 +186,10 @@ def _minimal_pair_loss(
 
 def _optimizer(params, settings: TrainSettings, total_steps: int):
     """AdamW with a linear warm-up over ``settings.warmup`` of the steps, then linear decay to 0."""
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    # fused: one pass over each tensor (AdamW was 7 % of a step as a per-tensor loop)
+    optimizer = torch.optim.AdamW(
+        params, lr=settings.lr, weight_decay=settings.weight_decay, fused=True
+    )
     warmup = max(1, int(settings.warmup * total_steps))
 
     def schedule(step: int) -> float:
