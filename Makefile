@@ -31,13 +31,10 @@ lock: install
 	$(UV_COMPILE) -o $(RUNTIME_LOCK)
 	$(UV_COMPILE) --extra test --extra dev -c $(RUNTIME_LOCK) -o $(LOCK)
 
-# the NumPy/OpenBLAS kernels that base.cpu_isa pins (t2ieval.runtime.load_time_env), exported
+# the NumPy/OpenBLAS kernels that base.cpu_isa pins (t2ieval.runtime.shell_exports), exported
 # before dvc starts the stages: a stage that finds them set does not restart itself to set them
 # (3-5 s a stage). Should this fail, each stage pins them itself, as under a plain `dvc repro`.
-KERNEL_EXPORTS := $(BIN)/python -c "import shlex; from t2ieval.params import load_params; \
-	from t2ieval.runtime import load_time_env; \
-	cpu_isa = load_params('params.yaml').base.cpu_isa; \
-	print(*(f'export {k}={shlex.quote(v)}' for k, v in load_time_env(cpu_isa).items()), sep=chr(10))"
+KERNEL_EXPORTS := $(BIN)/python -m t2ieval.runtime params.yaml
 
 repro: install
 	eval "$$($(KERNEL_EXPORTS))" && $(RUN) $(BIN)/dvc repro

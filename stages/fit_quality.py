@@ -15,7 +15,7 @@ from t2ieval.pipeline.quality import PLANE_COLUMNS, fit_stage
 
 
 def main() -> None:
-    result = fit_stage(start_stage())
+    result = fit_stage(start_stage(torch=False))
     result.model.save(paths.QUALITY_MODEL_DIR)
     write_table(paths.scores_path("ce"), result.scores)
     write_metrics("fit_quality", result.metrics)

@@ -12,7 +12,7 @@ from t2ieval.pipeline.fuse import fuse_stage
 
 
 def main() -> None:
-    result = fuse_stage(start_stage())
+    result = fuse_stage(start_stage(torch=False))
     result.fixed.save(FUSION_DIR / "fixed.json")
     result.learned.save(FUSION_DIR / "learned.json")
     result.chosen.save(FUSION_WEIGHTS)

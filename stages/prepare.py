@@ -8,7 +8,7 @@ from t2ieval.pipeline.data import prepare_stage
 
 
 def main() -> None:
-    write_metrics("prepare", prepare_stage(start_stage().data))
+    write_metrics("prepare", prepare_stage(start_stage(torch=False).data))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from t2ieval.pipeline.quality_features import features_stage
 
 
 def main() -> None:
-    features, summary = features_stage(start_stage())
+    features, summary = features_stage(start_stage(torch=False))
     write_table(paths.QUALITY_FEATURES, features)
     write_metrics("quality_features", summary)
 

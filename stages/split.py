@@ -9,7 +9,7 @@ from t2ieval.pipeline import start_stage
 
 
 def main() -> None:
-    p = start_stage().split
+    p = start_stage(torch=False).split
     pairs = read_table(
         PREPARED_PAIRS, ["pair_id", "prompt", "image_1", "image_2", "preferred", "category"]
     )

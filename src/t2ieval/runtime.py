@@ -15,13 +15,16 @@ A pipeline stage calls :func:`configure_process` first thing, so that its output
   on an AVX-512 machine the NSS features differed in their last digits from a lock written on
   another machine, whose kernels are not known; with the pins they match).
   ``native`` lets every library pick the fastest kernels of this CPU (results then depend on the
-  CPU model).
+  CPU model). Measured limit of ``avx2``: NumPy, OpenBLAS and scikit-learn gave the same bytes on
+  an Intel Xeon as on an AMD EPYC, torch's training did not (last digits from the first CLIP
+  epoch on; README, "Same inputs, same bytes").
 * **determinism**: ``torch.use_deterministic_algorithms(True)`` (an op without a deterministic
   implementation raises instead of silently varying) and seeds for Python, NumPy and torch.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
 import os
 import random
@@ -134,29 +137,71 @@ def pin_load_time_kernels(cpu_isa: str) -> None:
     os.execv(sys.executable, list(sys.orig_argv))
 
 
-def set_threads(threads: int) -> None:
-    """Use ``threads`` threads in torch and in the BLAS libraries of NumPy and SciPy."""
+def set_threads(threads: int, torch: bool = True) -> None:
+    """Use ``threads`` threads in torch (unless ``torch`` is False) and in the BLAS libraries of
+    NumPy and SciPy."""
     global _thread_limits
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise RuntimeSetupError(f"base.threads must be an integer >= 1, got {threads!r}")
-    import torch
     from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(threads)
+    if torch:
+        import torch as _torch
+
+        _torch.set_num_threads(threads)
     _thread_limits = threadpool_limits(limits=threads)
 
 
-def configure_process(seed: int, threads: int, cpu_isa: str = "avx2") -> None:
+def configure_process(seed: int, threads: int, cpu_isa: str = "avx2", torch: bool = True) -> None:
     """Everything a stage needs to compute the same bytes on every run: see the module doc.
 
-    May restart the process first (:func:`pin_load_time_kernels`): call it first thing.
+    May restart the process first (:func:`pin_load_time_kernels`): call it first thing. A stage
+    that computes nothing with torch passes ``torch=False``: torch is then neither imported
+    (importing it, 1.5-2 s, was a third of such a stage's time) nor importable in this process
+    (:class:`TorchBlocked`), so no torch computation can run unseeded.
     """
     if cpu_isa in ISA_ENV:
         pin_load_time_kernels(cpu_isa)
-    set_cpu_isa(cpu_isa)
-    set_threads(threads)
-    seed_everything(seed)
-    log.info("process: seed %d, %d thread(s), cpu_isa %s", seed, threads, cpu_isa)
+    if torch:
+        set_cpu_isa(cpu_isa)
+        set_threads(threads)
+        seed_everything(seed)
+    else:
+        if "torch" in sys.modules:
+            raise RuntimeSetupError(
+                "configure_process(torch=False), but torch is already imported: pass torch=True"
+            )
+        if cpu_isa not in ISA_ENV:
+            raise RuntimeSetupError(
+                f"base.cpu_isa must be one of {sorted(ISA_ENV)}, got {cpu_isa!r}"
+            )
+        os.environ.update(ISA_ENV[cpu_isa])
+        set_threads(threads, torch=False)
+        random.seed(seed)
+        np.random.seed(seed)
+        if not any(isinstance(f, TorchBlocked) for f in sys.meta_path):
+            sys.meta_path.insert(0, TorchBlocked())
+    log.info(
+        "process: seed %d, %d thread(s), cpu_isa %s%s",
+        seed,
+        threads,
+        cpu_isa,
+        "" if torch else ", without torch",
+    )
+
+
+class TorchBlocked(importlib.abc.MetaPathFinder):
+    """Import hook of a process configured with ``torch=False``: importing torch fails with an
+    :class:`ImportError` that says why (a library that merely probes for torch goes on without)."""
+
+    def find_spec(self, name: str, path=None, target=None):  # noqa: D102
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(
+                f"import {name}: this process was configured without torch "
+                "(t2ieval.runtime.configure_process(torch=False)), so torch would run unseeded "
+                "here; configure it with torch=True"
+            )
+        return None
 
 
 def pick_device(requested: str = "auto") -> torch.device:  # noqa: F821
@@ -171,3 +216,21 @@ def pick_device(requested: str = "auto") -> torch.device:  # noqa: F821
             raise RuntimeError(f"base.device is {requested!r} but CUDA is not available here")
     log.info("using device %s", device)
     return device
+
+
+def shell_exports(params_path: str = "params.yaml") -> str:
+    """``export`` lines for the load-time kernel variables of ``base.cpu_isa`` in ``params_path``.
+
+    ``make repro`` evaluates them before ``dvc repro``, so that no stage has to restart itself
+    to set them (:func:`pin_load_time_kernels`); the values are the ones a stage would set.
+    """
+    import shlex
+
+    from t2ieval.params import load_params
+
+    cpu_isa = load_params(params_path).base.cpu_isa
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in load_time_env(cpu_isa).items())
+
+
+if __name__ == "__main__":  # python -m t2ieval.runtime [params.yaml]: what `make repro` exports
+    sys.stdout.write(shell_exports(*sys.argv[1:2]) + "\n")
