@@ -148,7 +148,7 @@ def test_embedded_vilt_sees_only_its_salient_patches(tiny_vilt):
     """With ``salient_image_tokens`` the image tokens are the chosen patches' own embeddings
     (position included), and a change to a patch outside them cannot change an answer."""
     vqa, _ = tiny_vilt
-    assert salient_image_tokens(vqa.model.config) == 24
+    assert salient_image_tokens(vqa.model.config) == 16
     model = vqa.model.eval()
     pixels = vqa.encode_images([_scene()])
     full_cfg = model.config.salient_image_tokens
@@ -171,7 +171,7 @@ def test_embedded_vilt_sees_only_its_salient_patches(tiny_vilt):
 def test_salient_image_tokens_travel_with_the_saved_model_and_its_fingerprint(tiny_vilt):
     vqa, folder = tiny_vilt
     loaded = load_vqa_model(folder, device="cpu")
-    assert salient_image_tokens(loaded.model.config) == 24
+    assert salient_image_tokens(loaded.model.config) == 16
     assert loaded.fingerprint == vqa.fingerprint
     loaded.model.config.salient_image_tokens = 0
     assert fingerprint_model("vilt", loaded.model, loaded.processor) != vqa.fingerprint
