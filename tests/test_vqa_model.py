@@ -197,7 +197,7 @@ def test_questions_tokenised_once_give_the_tokenizers_own_padded_tensors(tiny_vi
             assert got.keys() == want.keys()
             for key in want:
                 assert torch.equal(got[key], want[key]), (side, key, questions)
-        assert set(vqa._token_rows) == {q for b in batches for q in b}
+        assert {q for b in batches for q in b} <= set(vqa._token_rows)
     finally:
         vqa.tokenizer.padding_side = "right"
     with pytest.raises(ValueError, match="no row"):
