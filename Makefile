@@ -31,10 +31,10 @@ lock: install
 	$(UV_COMPILE) -o $(RUNTIME_LOCK)
 	$(UV_COMPILE) --extra test --extra dev -c $(RUNTIME_LOCK) -o $(LOCK)
 
-# the NumPy/OpenBLAS kernels that base.cpu_isa pins (t2ieval.runtime.shell_exports), exported
+# the NumPy/OpenBLAS kernels that base.cpu_isa pins (t2ieval.pipeline.exports), exported
 # before dvc starts the stages: a stage that finds them set does not restart itself to set them
 # (3-5 s a stage). Should this fail, each stage pins them itself, as under a plain `dvc repro`.
-KERNEL_EXPORTS := $(BIN)/python -m t2ieval.runtime params.yaml
+KERNEL_EXPORTS := $(BIN)/python -m t2ieval.pipeline.exports params.yaml
 
 repro: install
 	eval "$$($(KERNEL_EXPORTS))" && $(RUN) $(BIN)/dvc repro

@@ -68,8 +68,8 @@ def test_native_leaves_the_kernels_to_the_machine():
 
 
 def test_make_repros_exports_are_what_a_stage_would_set(tmp_path):
-    # `make repro` evaluates `python -m t2ieval.runtime params.yaml` before dvc: a stage started
-    # under those exports finds its kernels pinned and has nothing left to set (no restart)
+    # `make repro` evaluates `python -m t2ieval.pipeline.exports params.yaml` before dvc: a stage
+    # started under those exports finds its kernels pinned and has nothing left to set (no restart)
     (tmp_path / "params.yaml").write_text("base: {cpu_isa: avx2}\n")
     env = {
         k: v
@@ -80,7 +80,7 @@ def test_make_repros_exports_are_what_a_stage_would_set(tmp_path):
         "from t2ieval.runtime import load_time_env; import os; "
         'print(sorted(k for k in load_time_env("avx2") if k not in os.environ))'
     )
-    exports = f"{sys.executable} -m t2ieval.runtime params.yaml"
+    exports = f"{sys.executable} -m t2ieval.pipeline.exports params.yaml"
     script = f"eval \"$({exports})\" && {sys.executable} -c '{check}'"
     out = subprocess.run(
         ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
@@ -89,7 +89,7 @@ def test_make_repros_exports_are_what_a_stage_would_set(tmp_path):
     assert (
         "OPENBLAS_CORETYPE"
         in subprocess.run(
-            [sys.executable, "-m", "t2ieval.runtime", str(tmp_path / "params.yaml")],
+            [sys.executable, "-m", "t2ieval.pipeline.exports", str(tmp_path / "params.yaml")],
             env=env,
             capture_output=True,
             text=True,

@@ -216,21 +216,3 @@ def pick_device(requested: str = "auto") -> torch.device:  # noqa: F821
             raise RuntimeError(f"base.device is {requested!r} but CUDA is not available here")
     log.info("using device %s", device)
     return device
-
-
-def shell_exports(params_path: str = "params.yaml") -> str:
-    """``export`` lines for the load-time kernel variables of ``base.cpu_isa`` in ``params_path``.
-
-    ``make repro`` evaluates them before ``dvc repro``, so that no stage has to restart itself
-    to set them (:func:`pin_load_time_kernels`); the values are the ones a stage would set.
-    """
-    import shlex
-
-    from t2ieval.params import load_params
-
-    cpu_isa = load_params(params_path).base.cpu_isa
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in load_time_env(cpu_isa).items())
-
-
-if __name__ == "__main__":  # python -m t2ieval.runtime [params.yaml]: what `make repro` exports
-    sys.stdout.write(shell_exports(*sys.argv[1:2]) + "\n")
