@@ -41,7 +41,7 @@ repro: install
 
 # style first (ruff, configured in pyproject.toml), then the whole suite
 test: lint
-	$(RUN) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --durations=15
+	$(RUN) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check src stages tests benchmarks
