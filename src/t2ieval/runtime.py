@@ -68,32 +68,36 @@ def setup_logging(level: int | str | None = None) -> None:
     )
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (if imported) and make torch refuse nondeterministic ops."""
+def seed_everything(seed: int, torch: bool = True) -> None:
+    """Seed Python, NumPy and (unless ``torch`` is False) torch, and make torch refuse
+    nondeterministic ops."""
     random.seed(seed)
     np.random.seed(seed)
+    if not torch:
+        return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    import torch
+    import torch as _torch
 
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    _torch.manual_seed(seed)
+    _torch.use_deterministic_algorithms(True)
 
 
-def set_cpu_isa(cpu_isa: str) -> None:
+def set_cpu_isa(cpu_isa: str, torch: bool = True) -> None:
     """Cap the CPU kernels of torch, oneDNN and MKL (``avx2``) or leave them native.
 
     Must run before torch executes its first CPU kernel: the libraries read these variables
-    once. Raises :class:`RuntimeSetupError` if torch already chose another kernel set.
+    once. Raises :class:`RuntimeSetupError` if torch already chose another kernel set (checked
+    unless ``torch`` is False: the process then does not import torch).
     """
     if cpu_isa not in ISA_ENV:
         raise RuntimeSetupError(f"base.cpu_isa must be one of {sorted(ISA_ENV)}, got {cpu_isa!r}")
     for key, value in ISA_ENV[cpu_isa].items():
         os.environ[key] = value
-    if cpu_isa == "native":
+    if cpu_isa == "native" or not torch:
         return
-    import torch
+    import torch as _torch
 
-    chosen = torch.backends.cpu.get_cpu_capability()
+    chosen = _torch.backends.cpu.get_cpu_capability()
     if chosen not in ("AVX2", "DEFAULT"):  # DEFAULT: a CPU without AVX2 runs the generic kernels
         raise RuntimeSetupError(
             f"torch already runs {chosen} kernels, but base.cpu_isa is {cpu_isa!r}: call "
@@ -162,25 +166,15 @@ def configure_process(seed: int, threads: int, cpu_isa: str = "avx2", torch: boo
     """
     if cpu_isa in ISA_ENV:
         pin_load_time_kernels(cpu_isa)
-    if torch:
-        set_cpu_isa(cpu_isa)
-        set_threads(threads)
-        seed_everything(seed)
-    else:
-        if "torch" in sys.modules:
-            raise RuntimeSetupError(
-                "configure_process(torch=False), but torch is already imported: pass torch=True"
-            )
-        if cpu_isa not in ISA_ENV:
-            raise RuntimeSetupError(
-                f"base.cpu_isa must be one of {sorted(ISA_ENV)}, got {cpu_isa!r}"
-            )
-        os.environ.update(ISA_ENV[cpu_isa])
-        set_threads(threads, torch=False)
-        random.seed(seed)
-        np.random.seed(seed)
-        if not any(isinstance(f, TorchBlocked) for f in sys.meta_path):
-            sys.meta_path.insert(0, TorchBlocked())
+    if not torch and "torch" in sys.modules:
+        raise RuntimeSetupError(
+            "configure_process(torch=False), but torch is already imported: pass torch=True"
+        )
+    set_cpu_isa(cpu_isa, torch=torch)
+    set_threads(threads, torch=torch)
+    seed_everything(seed, torch=torch)
+    if not torch and not any(isinstance(f, TorchBlocked) for f in sys.meta_path):
+        sys.meta_path.insert(0, TorchBlocked())
     log.info(
         "process: seed %d, %d thread(s), cpu_isa %s%s",
         seed,
